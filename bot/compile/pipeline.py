@@ -1,0 +1,70 @@
+"""Compile journeys: from files (or git blobs) to CompiledJourney, one pure step after loading."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot.compile import availability, budgets, decision
+from bot.compile.result import CompiledJourney, QuantileBound
+from bot.spec.build import build_journeys
+from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
+from bot.spec.loader import display_root, index_documents, parse_texts, read_files, search_paths
+
+
+def _latency(model: JourneyModel) -> tuple[dict[str, availability.TimeoutFactor],
+                                           dict[str, QuantileBound] | None]:
+    from bot.compile import latency
+
+    quantiles = dict(REPORTED_QUANTILES)
+    if model.objective.latency_key and model.objective.latency_quantile:
+        quantiles.setdefault(model.objective.latency_key, model.objective.latency_quantile)
+    factors = latency.timeout_factors(model.root, model.components)
+    timeouts = {k: availability.TimeoutFactor(v.estimate, v.lower) for k, v in factors.items()}
+    return timeouts, latency.compile_latency(model.root, model.components, quantiles)
+
+
+def compile_model(model: JourneyModel,
+                  pending: decision.PendingDelta | None = None) -> CompiledJourney:
+    """Every number for one journey, from its resolved model."""
+    timeouts, latency = _latency(model)
+    bounds = availability.node_bounds(model.root, model.components, timeouts)
+    root = bounds[model.root.path]
+    gating = model.governance.use_bounds_for_automation.availability
+    confidence = model.accepted.confidence if model.accepted else None
+    flags = list(model.accepted.flags) if model.accepted else []
+    verdict, reasons = decision.decide(model, root, latency, confidence=confidence, flags=flags,
+                                       pending=pending)
+    return CompiledJourney(
+        model=model,
+        availability=root,
+        node_bounds=bounds,
+        latency=latency,
+        budget=budgets.budget(model, root, gating, timeouts),
+        contributors=budgets.contributors(model, bounds, gating, timeouts),
+        decision=verdict,
+        reasons=reasons,
+        confidence=confidence,
+        flags=flags,
+        provenance=dict(model.provenance),
+    )
+
+
+def load_models(paths: Sequence[Path], journeys: Sequence[str] | None = None
+                ) -> list[JourneyModel]:
+    root = display_root(paths)
+    files = read_files(search_paths(paths), root)
+    return build_journeys(index_documents(files), journeys)
+
+
+def compile_paths(paths: Sequence[Path], journeys: Sequence[str] | None = None
+                  ) -> list[CompiledJourney]:
+    """Compile every journey found under `paths` (or only the named ones)."""
+    return [compile_model(m) for m in load_models(paths, journeys)]
+
+
+def compile_texts(files: Mapping[str, str], journeys: Sequence[str] | None = None
+                  ) -> list[CompiledJourney]:
+    """Compile journeys from files given as text, e.g. read from a git tree."""
+    models = build_journeys(index_documents(parse_texts(files)), journeys)
+    return [compile_model(m) for m in models]

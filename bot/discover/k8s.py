@@ -1,0 +1,313 @@
+"""Kubernetes manifests as evidence: resources (lists expanded) and workload failure domains."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+
+from bot.spec.domain import Provenance
+from bot.spec.errors import SpecProblem, format_path
+from bot.spec.validation import problems_from_validation
+from bot.spec.wire import OpenModel
+from bot.spec.yamlpos import PathKey, YamlDocument
+
+ZONE_KEY = "topology.kubernetes.io/zone"
+REGION_KEY = "topology.kubernetes.io/region"
+NODE_POOL_KEYS = (
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+)
+# Node labels whose value is a failure domain: a pod pinned to one value fails with it.
+TOPOLOGY_KEYS = (ZONE_KEY, REGION_KEY, *NODE_POOL_KEYS)
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# --- Resources ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One Kubernetes-style object: the document it sits in and its path there (a List item)."""
+
+    doc: YamlDocument
+    path: PathKey
+    api_version: str
+    kind: str
+    data: Mapping[str, Any]
+
+    def provenance(self, *fields: str | int) -> Provenance:
+        """Where `fields` (relative to this object) sit in the file."""
+        path = (*self.path, *fields)
+        where = self.doc.location(path)
+        return Provenance(where.file, where.line, where.column, format_path(path))
+
+    def parse(self, model: type[ModelT]) -> tuple[ModelT | None, list[SpecProblem]]:
+        """Validate this object against `model`; problems carry file:line of the bad value."""
+        try:
+            return model.model_validate(self.data), []
+        except ValidationError as exc:
+            return None, problems_from_validation(self.doc, exc, self.path)
+
+
+def iter_resources(docs: Sequence[YamlDocument]) -> Iterator[Resource]:
+    """Every object with apiVersion and kind, items of `kind: List` expanded in place."""
+    for doc in docs:
+        yield from _objects(doc, doc.data, ())
+
+
+def _objects(doc: YamlDocument, data: Any, path: PathKey) -> Iterator[Resource]:
+    if not isinstance(data, dict):
+        return
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if kind == "List" and isinstance(data.get("items"), list):
+        for i, item in enumerate(data["items"]):
+            yield from _objects(doc, item, (*path, "items", i))
+    elif isinstance(api, str) and isinstance(kind, str):
+        yield Resource(doc, path, api, kind, data)
+
+
+def is_workload(resource: Resource) -> bool:
+    return resource.api_version == "apps/v1" and resource.kind in WORKLOAD_KINDS
+
+
+# --- Workload wire model (the fields used here; other keys are allowed) ----------------------
+
+
+class ObjectMeta(OpenModel):
+    name: str
+    namespace: str | None = None
+    labels: dict[str, str] = {}
+
+
+class TemplateMeta(OpenModel):
+    labels: dict[str, str] = {}
+
+
+class NodeSelectorRequirement(OpenModel):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: list[str] = []
+
+
+class NodeSelectorTerm(OpenModel):
+    match_expressions: list[NodeSelectorRequirement] = []
+
+
+class NodeSelector(OpenModel):
+    node_selector_terms: list[NodeSelectorTerm]
+
+
+class NodeAffinity(OpenModel):
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+
+
+class PodAffinityTerm(OpenModel):
+    topology_key: str
+
+
+class PodAntiAffinity(OpenModel):
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = []
+
+
+class Affinity(OpenModel):
+    node_affinity: NodeAffinity | None = None
+    pod_anti_affinity: PodAntiAffinity | None = None
+
+
+class TopologySpreadConstraint(OpenModel):
+    max_skew: int = Field(ge=1)
+    topology_key: str
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"]
+
+
+class PodSpec(OpenModel):
+    node_selector: dict[str, str] = {}
+    affinity: Affinity | None = None
+    topology_spread_constraints: list[TopologySpreadConstraint] = []
+
+
+class PodTemplate(OpenModel):
+    metadata: TemplateMeta = TemplateMeta()
+    spec: PodSpec
+
+
+class WorkloadSpec(OpenModel):
+    replicas: int | None = Field(default=None, ge=0)
+    template: PodTemplate
+
+
+class Workload(OpenModel):
+    """An apps/v1 Deployment or StatefulSet."""
+
+    kind: Literal["Deployment", "StatefulSet"]
+    metadata: ObjectMeta
+    spec: WorkloadSpec
+
+
+# --- Evidence -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DomainEvidence:
+    """A service shares the failure domain `domain` (`<label key>=<value>`) through one workload."""
+
+    service: str
+    version: str | None
+    workload: str
+    domain: str
+    source: Provenance
+    signal: str
+
+
+@dataclass(frozen=True)
+class PlacementEvidence:
+    """How a workload's pods are placed along one topology key.
+
+    pinned: every pod runs on nodes with the one value in `values` (it shares that domain).
+    restricted: pods may run on any of `values`; no single domain is shared for sure.
+    spread: pods are spread across values of the key (`hard` when the scheduler must), so
+      the service does not share a single domain of that key.
+    """
+
+    service: str
+    workload: str
+    key: str
+    placement: Literal["pinned", "restricted", "spread"]
+    values: tuple[str, ...]
+    hard: bool
+    replicas: int | None
+    source: Provenance
+    signal: str
+
+
+@dataclass(frozen=True)
+class WorkloadEvidence:
+    domains: tuple[DomainEvidence, ...]
+    placements: tuple[PlacementEvidence, ...]
+
+
+def service_identity(workload: Workload) -> tuple[str, str | None]:
+    """The service a workload serves (`app` label) and its version (`version` label)."""
+    labels = {**workload.metadata.labels, **workload.spec.template.metadata.labels}
+    service = labels.get("app") or labels.get("app.kubernetes.io/name") or workload.metadata.name
+    return service, labels.get("version") or labels.get("app.kubernetes.io/version")
+
+
+def workload_evidence(
+    resource: Resource, domain_label_keys: Sequence[str] = ()
+) -> tuple[WorkloadEvidence | None, list[SpecProblem]]:
+    """Failure domains and placements of one Deployment/StatefulSet.
+
+    Node-level keys (zone, region, node pool) count when the scheduler pins every pod to one
+    value (node selector or required node affinity). `domain_label_keys` name pod labels that
+    are failure domains by convention (e.g. `payment.network`): every pod shares that value.
+    """
+    workload, problems = resource.parse(Workload)
+    if workload is None:
+        return None, problems
+    service, version = service_identity(workload)
+    namespace = workload.metadata.namespace or "default"
+    name = f"{workload.kind} {namespace}/{workload.metadata.name}"
+    pod = workload.spec.template.spec
+    replicas = workload.spec.replicas
+    domains: list[DomainEvidence] = []
+    placements: list[PlacementEvidence] = []
+
+    for key in TOPOLOGY_KEYS:
+        allowed, source, signal = _eligible_values(resource, pod, key)
+        if allowed is not None:
+            kind: Literal["pinned", "restricted"] = "pinned" if len(allowed) == 1 else "restricted"
+            placements.append(PlacementEvidence(service, name, key, kind, allowed, True,
+                                                replicas, source, signal))
+            if kind == "pinned":
+                domains.append(DomainEvidence(service, version, name, f"{key}={allowed[0]}",
+                                              source, signal))
+        placements.extend(_spread(resource, pod, key, service, name, allowed or (), replicas))
+
+    template_labels = workload.spec.template.metadata.labels
+    for key in domain_label_keys:
+        if key in template_labels:
+            where = ("spec", "template", "metadata", "labels", key)
+            value = template_labels[key]
+        elif key in workload.metadata.labels:
+            where = ("metadata", "labels", key)
+            value = workload.metadata.labels[key]
+        else:
+            continue
+        domains.append(DomainEvidence(service, version, name, f"{key}={value}",
+                                      resource.provenance(*where), "k8s.label"))
+    return WorkloadEvidence(tuple(domains), tuple(placements)), []
+
+
+def _eligible_values(
+    resource: Resource, pod: PodSpec, key: str
+) -> tuple[tuple[str, ...] | None, Provenance, str]:
+    """The values of node label `key` the pods may be scheduled on, or None if unconstrained."""
+    pod_path = ("spec", "template", "spec")
+    allowed: set[str] | None = None
+    source = resource.provenance(*pod_path)
+    signal = ""
+    if key in pod.node_selector:
+        allowed = {pod.node_selector[key]}
+        source = resource.provenance(*pod_path, "nodeSelector", key)
+        signal = "k8s.nodeSelector"
+    required = pod.affinity.node_affinity if pod.affinity else None
+    terms = (required.required_during_scheduling_ignored_during_execution
+             if required else None)
+    if terms is not None and terms.node_selector_terms:
+        # Terms are alternatives (OR); expressions inside a term must all hold (AND). The key
+        # is constrained only if every term constrains it.
+        union: set[str] = set()
+        constrained = True
+        first: PathKey | None = None
+        for t, term in enumerate(terms.node_selector_terms):
+            values: set[str] | None = None
+            for e, expr in enumerate(term.match_expressions):
+                if expr.key == key and expr.operator == "In":
+                    values = set(expr.values) if values is None else values & set(expr.values)
+                    first = first or (*pod_path, "affinity", "nodeAffinity",
+                                      "requiredDuringSchedulingIgnoredDuringExecution",
+                                      "nodeSelectorTerms", t, "matchExpressions", e)
+            if values is None:
+                constrained = False
+                break
+            union |= values
+        if constrained and first is not None:
+            allowed = union if allowed is None else allowed & union
+            source = resource.provenance(*first)
+            signal = "k8s.nodeAffinity"
+    if allowed is None:
+        return None, source, signal
+    return tuple(sorted(allowed)), source, signal
+
+
+def _spread(
+    resource: Resource, pod: PodSpec, key: str, service: str, workload: str,
+    eligible: tuple[str, ...], replicas: int | None,
+) -> list[PlacementEvidence]:
+    out: list[PlacementEvidence] = []
+    pod_path = ("spec", "template", "spec")
+    for i, constraint in enumerate(pod.topology_spread_constraints):
+        if constraint.topology_key == key:
+            out.append(PlacementEvidence(
+                service, workload, key, "spread", eligible,
+                constraint.when_unsatisfiable == "DoNotSchedule", replicas,
+                resource.provenance(*pod_path, "topologySpreadConstraints", i, "topologyKey"),
+                "k8s.topologySpreadConstraints"))
+    anti = pod.affinity.pod_anti_affinity if pod.affinity else None
+    if anti is not None:
+        for i, term in enumerate(anti.required_during_scheduling_ignored_during_execution):
+            if term.topology_key == key:
+                out.append(PlacementEvidence(
+                    service, workload, key, "spread", eligible, True, replicas,
+                    resource.provenance(*pod_path, "affinity", "podAntiAffinity",
+                                        "requiredDuringSchedulingIgnoredDuringExecution", i,
+                                        "topologyKey"),
+                    "k8s.podAntiAffinity"))
+    return out
