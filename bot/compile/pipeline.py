@@ -9,7 +9,14 @@ from bot.compile import availability, budgets, decision
 from bot.compile.result import CompiledJourney, QuantileBound
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
-from bot.spec.loader import display_root, index_documents, parse_texts, read_files, search_paths
+from bot.spec.loader import (
+    display_root,
+    index_documents,
+    neighbour_paths,
+    parse_texts,
+    read_files,
+    read_neighbours,
+)
 
 
 def _latency(model: JourneyModel) -> tuple[dict[str, availability.TimeoutFactor],
@@ -53,7 +60,8 @@ def compile_model(model: JourneyModel,
 def load_models(paths: Sequence[Path], journeys: Sequence[str] | None = None
                 ) -> list[JourneyModel]:
     root = display_root(paths)
-    files = read_files(search_paths(paths), root)
+    files = read_files(paths, root)
+    files.update(read_neighbours(neighbour_paths(paths), root, files))
     return build_journeys(index_documents(files), journeys)
 
 

@@ -47,6 +47,10 @@ class Resource:
         where = self.doc.location(path)
         return Provenance(where.file, where.line, where.column, format_path(path))
 
+    def problem(self, fields: PathKey, message: str) -> SpecProblem:
+        """A problem pinned to `fields` (relative to this object)."""
+        return self.doc.problem((*self.path, *fields), message)
+
     def parse(self, model: type[ModelT]) -> tuple[ModelT | None, list[SpecProblem]]:
         """Validate this object against `model`; problems carry file:line of the bad value."""
         try:
@@ -82,21 +86,21 @@ def is_workload(resource: Resource) -> bool:
 class ObjectMeta(OpenModel):
     name: str
     namespace: str | None = None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class TemplateMeta(OpenModel):
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class NodeSelectorRequirement(OpenModel):
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
-    values: list[str] = []
+    values: list[str] = Field(default_factory=list)
 
 
 class NodeSelectorTerm(OpenModel):
-    match_expressions: list[NodeSelectorRequirement] = []
+    match_expressions: list[NodeSelectorRequirement] = Field(default_factory=list)
 
 
 class NodeSelector(OpenModel):
@@ -112,7 +116,9 @@ class PodAffinityTerm(OpenModel):
 
 
 class PodAntiAffinity(OpenModel):
-    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = []
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = Field(
+        default_factory=list
+    )
 
 
 class Affinity(OpenModel):
@@ -127,9 +133,9 @@ class TopologySpreadConstraint(OpenModel):
 
 
 class PodSpec(OpenModel):
-    node_selector: dict[str, str] = {}
+    node_selector: dict[str, str] = Field(default_factory=dict)
     affinity: Affinity | None = None
-    topology_spread_constraints: list[TopologySpreadConstraint] = []
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
 
 
 class PodTemplate(OpenModel):
@@ -223,15 +229,18 @@ def workload_evidence(
         allowed, source, signal = _eligible_values(resource, pod, key)
         if allowed is not None:
             kind: Literal["pinned", "restricted"] = "pinned" if len(allowed) == 1 else "restricted"
-            placements.append(PlacementEvidence(service, name, key, kind, allowed, True,
-                                                replicas, source, signal))
+            placements.append(
+                PlacementEvidence(service, name, key, kind, allowed, True, replicas, source, signal)
+            )
             if kind == "pinned":
-                domains.append(DomainEvidence(service, version, name, f"{key}={allowed[0]}",
-                                              source, signal))
+                domains.append(
+                    DomainEvidence(service, version, name, f"{key}={allowed[0]}", source, signal)
+                )
         placements.extend(_spread(resource, pod, key, service, name, allowed or (), replicas))
 
     template_labels = workload.spec.template.metadata.labels
     for key in domain_label_keys:
+        where: PathKey
         if key in template_labels:
             where = ("spec", "template", "metadata", "labels", key)
             value = template_labels[key]
@@ -240,8 +249,11 @@ def workload_evidence(
             value = workload.metadata.labels[key]
         else:
             continue
-        domains.append(DomainEvidence(service, version, name, f"{key}={value}",
-                                      resource.provenance(*where), "k8s.label"))
+        domains.append(
+            DomainEvidence(
+                service, version, name, f"{key}={value}", resource.provenance(*where), "k8s.label"
+            )
+        )
     return WorkloadEvidence(tuple(domains), tuple(placements)), []
 
 
@@ -258,8 +270,7 @@ def _eligible_values(
         source = resource.provenance(*pod_path, "nodeSelector", key)
         signal = "k8s.nodeSelector"
     required = pod.affinity.node_affinity if pod.affinity else None
-    terms = (required.required_during_scheduling_ignored_during_execution
-             if required else None)
+    terms = required.required_during_scheduling_ignored_during_execution if required else None
     if terms is not None and terms.node_selector_terms:
         # Terms are alternatives (OR); expressions inside a term must all hold (AND). The key
         # is constrained only if every term constrains it.
@@ -271,9 +282,16 @@ def _eligible_values(
             for e, expr in enumerate(term.match_expressions):
                 if expr.key == key and expr.operator == "In":
                     values = set(expr.values) if values is None else values & set(expr.values)
-                    first = first or (*pod_path, "affinity", "nodeAffinity",
-                                      "requiredDuringSchedulingIgnoredDuringExecution",
-                                      "nodeSelectorTerms", t, "matchExpressions", e)
+                    first = first or (
+                        *pod_path,
+                        "affinity",
+                        "nodeAffinity",
+                        "requiredDuringSchedulingIgnoredDuringExecution",
+                        "nodeSelectorTerms",
+                        t,
+                        "matchExpressions",
+                        e,
+                    )
             if values is None:
                 constrained = False
                 break
@@ -288,26 +306,53 @@ def _eligible_values(
 
 
 def _spread(
-    resource: Resource, pod: PodSpec, key: str, service: str, workload: str,
-    eligible: tuple[str, ...], replicas: int | None,
+    resource: Resource,
+    pod: PodSpec,
+    key: str,
+    service: str,
+    workload: str,
+    eligible: tuple[str, ...],
+    replicas: int | None,
 ) -> list[PlacementEvidence]:
     out: list[PlacementEvidence] = []
     pod_path = ("spec", "template", "spec")
     for i, constraint in enumerate(pod.topology_spread_constraints):
         if constraint.topology_key == key:
-            out.append(PlacementEvidence(
-                service, workload, key, "spread", eligible,
-                constraint.when_unsatisfiable == "DoNotSchedule", replicas,
-                resource.provenance(*pod_path, "topologySpreadConstraints", i, "topologyKey"),
-                "k8s.topologySpreadConstraints"))
+            out.append(
+                PlacementEvidence(
+                    service,
+                    workload,
+                    key,
+                    "spread",
+                    eligible,
+                    constraint.when_unsatisfiable == "DoNotSchedule",
+                    replicas,
+                    resource.provenance(*pod_path, "topologySpreadConstraints", i, "topologyKey"),
+                    "k8s.topologySpreadConstraints",
+                )
+            )
     anti = pod.affinity.pod_anti_affinity if pod.affinity else None
     if anti is not None:
         for i, term in enumerate(anti.required_during_scheduling_ignored_during_execution):
             if term.topology_key == key:
-                out.append(PlacementEvidence(
-                    service, workload, key, "spread", eligible, True, replicas,
-                    resource.provenance(*pod_path, "affinity", "podAntiAffinity",
-                                        "requiredDuringSchedulingIgnoredDuringExecution", i,
-                                        "topologyKey"),
-                    "k8s.podAntiAffinity"))
+                out.append(
+                    PlacementEvidence(
+                        service,
+                        workload,
+                        key,
+                        "spread",
+                        eligible,
+                        True,
+                        replicas,
+                        resource.provenance(
+                            *pod_path,
+                            "affinity",
+                            "podAntiAffinity",
+                            "requiredDuringSchedulingIgnoredDuringExecution",
+                            i,
+                            "topologyKey",
+                        ),
+                        "k8s.podAntiAffinity",
+                    )
+                )
     return out

@@ -23,10 +23,13 @@ from bot.discover.k8s import (
 from bot.spec.domain import Provenance
 from bot.spec.errors import Location, SpecError, SpecProblem
 from bot.spec.wire import OpenModel
-from bot.spec.yamlpos import YamlDocument, display_name, read_yaml_file
+from bot.spec.yamlpos import PathKey, YamlDocument, display_name, read_yaml_file
 
-ISTIO_API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
-                      "networking.istio.io/v1")
+ISTIO_API_VERSIONS = (
+    "networking.istio.io/v1alpha3",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1",
+)
 
 # Istio's retry policy when a route has no `retries` block: 2 retries (3 tries) on
 # "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes". Source: istio
@@ -34,13 +37,25 @@ ISTIO_API_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1bet
 # MeshConfig `defaultHttpRetryPolicy` reference. `attempts` counts retries after the first try;
 # a `retries` block without `attempts` (or with 0) disables retries.
 DEFAULT_RETRY_ATTEMPTS = 2
-DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled",
-                    "retriable-status-codes")
+DEFAULT_RETRY_ON: tuple[str, ...] = (
+    "connect-failure",
+    "refused-stream",
+    "unavailable",
+    "cancelled",
+    "retriable-status-codes",
+)
 
 _GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))+$")
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
-_GO_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6,
-                    "ns": 1e-9}
+_GO_UNIT_SECONDS = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ns": 1e-9,
+}
 
 
 # --- Istio wire model (fields we use; other keys are allowed) ------------------------------
@@ -70,13 +85,13 @@ class MatchRequest(OpenModel):
     scheme: dict[str, str] | None = None
     method: dict[str, str] | None = None
     authority: dict[str, str] | None = None
-    headers: dict[str, dict[str, str]] = {}
-    query_params: dict[str, dict[str, str]] = {}
-    without_headers: dict[str, dict[str, str]] = {}
+    headers: dict[str, dict[str, str]] = Field(default_factory=dict)
+    query_params: dict[str, dict[str, str]] = Field(default_factory=dict)
+    without_headers: dict[str, dict[str, str]] = Field(default_factory=dict)
     port: int | None = None
-    source_labels: dict[str, str] = {}
+    source_labels: dict[str, str] = Field(default_factory=dict)
     source_namespace: str | None = None
-    gateways: list[str] = []
+    gateways: list[str] = Field(default_factory=list)
 
 
 class Delay(OpenModel):
@@ -111,21 +126,21 @@ class Mirror(OpenModel):
 
 class HttpRoute(OpenModel):
     name: str | None = None
-    match: list[MatchRequest] = []
-    route: list[RouteDestination] = []
+    match: list[MatchRequest] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
     timeout: str | None = None
     retries: Retries | None = None
     fault: Fault | None = None
     mirror: Destination | None = None
     mirror_percentage: Percent | None = None
     mirror_percent: int | None = Field(default=None, ge=0, le=100)
-    mirrors: list[Mirror] = []
+    mirrors: list[Mirror] = Field(default_factory=list)
 
 
 class VirtualServiceSpec(OpenModel):
-    hosts: list[str] = []
-    gateways: list[str] = []
-    http: list[HttpRoute] = []
+    hosts: list[str] = Field(default_factory=list)
+    gateways: list[str] = Field(default_factory=list)
+    http: list[HttpRoute] = Field(default_factory=list)
 
 
 class VirtualService(OpenModel):
@@ -150,18 +165,18 @@ class PortTrafficPolicy(OpenModel):
 
 class TrafficPolicy(OpenModel):
     outlier_detection: OutlierDetection | None = None
-    port_level_settings: list[PortTrafficPolicy] = []
+    port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
 
 
 class Subset(OpenModel):
     name: str
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
     traffic_policy: TrafficPolicy | None = None
 
 
 class DestinationRuleSpec(OpenModel):
     host: str
-    subsets: list[Subset] = []
+    subsets: list[Subset] = Field(default_factory=list)
     traffic_policy: TrafficPolicy | None = None
 
 
@@ -251,6 +266,7 @@ class FaultEvidence:
     destinations: tuple[tuple[str, str | None], ...]
     matches: tuple[MatchClause, ...]
     share_known: bool
+    virtual_service: str
     source: Provenance
     signal: str
 
@@ -320,12 +336,14 @@ class ConfigEvidence:
     flags: tuple[EvidenceFlag, ...]
 
     def split(self, host: str) -> dict[tuple[str, str | None], float]:
-        """The weighted branch of the host's default (first unconditional) rule."""
+        """The weighted branch of the host's default rule (its first unconditional one).
+
+        With several VirtualServices for the host (flagged as conflicting), the first read wins.
+        """
         default = [r for r in self.routes.get(host, ()) if r.reachable and not r.matches]
-        first = min((r.rule for r in default), default=None)
         out: dict[tuple[str, str | None], float] = {}
         for r in default:
-            if r.rule == first:
+            if _vs_key(r) == _vs_key(default[0]):
                 out[(r.destination, r.subset)] = out.get((r.destination, r.subset), 0.0) + r.weight
         return out
 
@@ -334,8 +352,11 @@ class ConfigEvidence:
 
     def domain_names(self, service: str, version: str | None = None) -> frozenset[str]:
         """Failure domains a service shares (all its workloads, or one version of it)."""
-        return frozenset(d.domain for d in self.domains.get(service, ())
-                         if version is None or d.version == version)
+        return frozenset(
+            d.domain
+            for d in self.domains.get(service, ())
+            if version is None or d.version == version
+        )
 
 
 def duration_seconds(text: str) -> float | None:
@@ -356,8 +377,26 @@ def service_of(host: str) -> str:
 # --- Mapping --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """One http rule of a VirtualService as seen for one of its hosts."""
+
+    res: Resource
+    host: str
+    index: int
+    matches: tuple[MatchClause, ...]
+    share_known: bool
+    virtual_service: str
+
+    def at(self, *fields: str | int) -> Provenance:
+        return self.res.provenance("spec", "http", self.index, *fields)
+
+    def problem(self, message: str, *fields: str | int) -> SpecProblem:
+        return self.res.problem(("spec", "http", self.index, *fields), message)
+
+
 class _Collector:
-    """Accumulates evidence and problems while documents are mapped one by one."""
+    """Accumulates evidence and problems while resources are mapped one by one."""
 
     def __init__(self, domain_label_keys: Sequence[str]) -> None:
         self.domain_label_keys = domain_label_keys
@@ -373,225 +412,309 @@ class _Collector:
         self.counts: dict[str, int] = {}
         self.flags: list[EvidenceFlag] = []
         self.problems: list[SpecProblem] = []
-        self.vs_by_host: dict[str, list[tuple[str, Provenance]]] = {}
+        # (host, gateway) → the VirtualServices routing it; "mesh" is the sidecars' gateway.
+        self.owners: dict[tuple[str, str], list[tuple[str, Provenance]]] = {}
 
-    def seconds(self, res: Resource, text: str | None, *path: str | int) -> float | None:
-        if text is None:
-            return None
-        value = duration_seconds(text)
-        if value is None:
-            where = res.provenance(*path)
-            self.problems.append(SpecProblem(
-                Location(where.file, where.line, where.column), where.field,
-                f"expected a duration like 2s, 0.5s or 250ms, got '{text}'"))
+    def seconds(self, res: Resource, text: str | None, fields: PathKey) -> float | None:
+        value = None if text is None else duration_seconds(text)
+        if text is not None and value is None:
+            message = f"expected a duration like 2s, 0.5s or 250ms, got '{text}'"
+            self.problems.append(res.problem(fields, message))
         return value
 
     def add(self, res: Resource) -> None:
         if res.api_version in ISTIO_API_VERSIONS and res.kind == "VirtualService":
             vs, problems = res.parse(VirtualService)
-            self.problems.extend(problems)
             if vs is not None:
-                self._virtual_service(res, vs)
+                self.virtual_service(res, vs)
         elif res.api_version in ISTIO_API_VERSIONS and res.kind == "DestinationRule":
             dr, problems = res.parse(DestinationRule)
-            self.problems.extend(problems)
             if dr is not None:
-                self._destination_rule(res, dr)
+                self.destination_rule(res, dr)
         elif is_workload(res):
             found, problems = workload_evidence(res, self.domain_label_keys)
-            self.problems.extend(problems)
-            if found is not None:
-                for d in found.domains:
-                    self.domains.setdefault(d.service, []).append(d)
-                self.placements.extend(found.placements)
+            for d in found.domains if found else ():
+                self.domains.setdefault(d.service, []).append(d)
+            self.placements.extend(found.placements if found else ())
         else:
             self.counts["ignored"] = self.counts.get("ignored", 0) + 1
             return
+        self.problems.extend(problems)
         self.counts[res.kind] = self.counts.get(res.kind, 0) + 1
 
-    def _virtual_service(self, res: Resource, vs: VirtualService) -> None:
+    def virtual_service(self, res: Resource, vs: VirtualService) -> None:
         name = f"{vs.metadata.namespace or 'default'}/{vs.metadata.name}"
         for h, host in enumerate(vs.spec.hosts):
-            self.vs_by_host.setdefault(host, []).append(
-                (f"{res.doc.file}:{name}", res.provenance("spec", "hosts", h)))
+            where = res.provenance("spec", "hosts", h)
+            for gateway in vs.spec.gateways or ["mesh"]:
+                owner = (f"{res.doc.file}:{name}", where)
+                self.owners.setdefault((host, gateway), []).append(owner)
             share_known, reachable = True, True
-            for i, rule in enumerate(vs.spec.http):
-                path = ("spec", "http", i)
-                matches = tuple(_clause(m) for m in rule.match)
+            for i, http in enumerate(vs.spec.http):
+                matches = tuple(_clause(m) for m in http.match)
+                share_known = share_known and not matches
+                rule = _Rule(res, host, i, matches, share_known, name)
                 if not reachable:
-                    self.flags.append(EvidenceFlag(
-                        "unreachable_rule", f"{host}: http[{i}] follows a rule that matches "
-                        "every request, so it never applies", res.provenance(*path)))
+                    message = f"{host}: http[{i}] follows a rule that takes every request"
+                    self.flag("unreachable_rule", message, rule.at())
                 elif matches:
-                    share_known = False
-                    self.flags.append(EvidenceFlag(
-                        "unknown_share", f"{host}: http[{i}] routes only requests matching "
-                        f"{_describe(matches)}; the share of requests it takes is unknown",
-                        res.provenance(*path, "match")))
-                self._rule(res, host, i, rule, matches, share_known and not matches, reachable,
-                           tuple(vs.spec.gateways), name)
-                if not matches:
-                    reachable = False
+                    message = (
+                        f"{host}: http[{i}] takes only requests matching "
+                        f"{_describe(matches)}; its share of requests is unknown"
+                    )
+                    self.flag("unknown_share", message, rule.at("match"))
+                self.route(rule, http, reachable, name, tuple(vs.spec.gateways))
+                reachable = reachable and bool(matches)
 
-    def _rule(self, res: Resource, host: str, i: int, rule: HttpRoute,
-              matches: tuple[MatchClause, ...], share_known: bool, reachable: bool,
-              gateways: tuple[str, ...], vs_name: str) -> None:
-        path = ("spec", "http", i)
+    def flag(self, kind: FlagKind, message: str, source: Provenance) -> None:
+        self.flags.append(EvidenceFlag(kind, message, source))
+
+    def route(
+        self, rule: _Rule, http: HttpRoute, reachable: bool, vs_name: str, gateways: tuple[str, ...]
+    ) -> None:
         # Istio: a single destination takes all of the rule's traffic whatever its weight;
-        # otherwise each takes weight / (sum of weights).
-        weights = [1 if len(rule.route) == 1 else (d.weight or 0) for d in rule.route]
-        total = sum(weights)
-        if rule.route and total == 0:
-            where = res.provenance(*path, "route")
-            self.problems.append(SpecProblem(Location(where.file, where.line, where.column),
-                                             where.field, "every destination has weight 0, so "
-                                             "no destination would receive traffic"))
+        # otherwise each takes weight / (sum of weights), a missing weight counting as 0.
+        weights = [1 if len(http.route) == 1 else (d.weight or 0) for d in http.route]
+        if not http.route:
             return
-        for j, (dest, weight) in enumerate(zip(rule.route, weights, strict=True)):
+        if sum(weights) == 0:
+            self.problems.append(rule.problem("every destination has weight 0", "route"))
+            return
+        for j, (dest, weight) in enumerate(zip(http.route, weights, strict=True)):
             given = dest.weight is not None
-            source = res.provenance(*path, "route", j, "weight" if given else "destination")
-            self.routes.setdefault(host, []).append(RouteEntry(
-                host, dest.destination.host, dest.destination.subset, weight / total, matches,
-                i, rule.name, share_known, reachable, gateways, vs_name, source,
-                "istio.route.weight" if given else "istio.route"))
-        if not rule.route:
-            return
-        self.retries.append(self._retry(res, host, i, rule.retries))
-        timeout = self.seconds(res, rule.timeout, *path, "timeout")
+            self.routes.setdefault(rule.host, []).append(
+                RouteEntry(
+                    host=rule.host,
+                    destination=dest.destination.host,
+                    subset=dest.destination.subset,
+                    weight=weight / sum(weights),
+                    matches=rule.matches,
+                    rule=rule.index,
+                    rule_name=http.name,
+                    share_known=rule.share_known,
+                    reachable=reachable,
+                    gateways=gateways,
+                    virtual_service=vs_name,
+                    source=rule.at("route", j, "weight" if given else "destination"),
+                    signal="istio.route.weight" if given else "istio.route",
+                )
+            )
+        self.retries.append(self.retry(rule, http.retries))
+        path = ("spec", "http", rule.index)
+        timeout = self.seconds(rule.res, http.timeout, (*path, "timeout"))
         if timeout is not None:
-            self.timeouts.append(TimeoutEvidence(host, i, timeout,
-                                                 res.provenance(*path, "timeout"), "istio.timeout"))
-        destinations = tuple((d.destination.host, d.destination.subset) for d in rule.route)
-        if rule.fault is not None:
-            self._faults(res, host, i, rule.fault, destinations, matches, share_known)
-        self._mirrors(res, host, i, rule)
+            self.timeouts.append(
+                TimeoutEvidence(rule.host, rule.index, timeout, rule.at("timeout"), "istio.timeout")
+            )
+        if http.fault is not None:
+            targets = tuple((d.destination.host, d.destination.subset) for d in http.route)
+            self.fault(rule, http.fault, targets)
+        self.mirror(rule, http)
 
-    def _retry(self, res: Resource, host: str, i: int, retries: Retries | None) -> RetryEvidence:
-        path = ("spec", "http", i)
+    def retry(self, rule: _Rule, retries: Retries | None) -> RetryEvidence:
+        host, i = rule.host, rule.index
         if retries is None:
-            return RetryEvidence(host, i, DEFAULT_RETRY_ATTEMPTS, None, DEFAULT_RETRY_ON, (),
-                                 True, res.provenance(*path), "istio.retries.default")
+            return RetryEvidence(
+                host,
+                i,
+                DEFAULT_RETRY_ATTEMPTS,
+                None,
+                DEFAULT_RETRY_ON,
+                (),
+                defaulted=True,
+                source=rule.at(),
+                signal="istio.retries.default",
+            )
         if retries.attempts <= 0:
-            return RetryEvidence(host, i, 0, None, (), (), False,
-                                 res.provenance(*path, "retries"), "istio.retries")
-        retry_on, codes = DEFAULT_RETRY_ON, ()
+            return RetryEvidence(
+                host,
+                i,
+                0,
+                None,
+                (),
+                (),
+                defaulted=False,
+                source=rule.at("retries"),
+                signal="istio.retries",
+            )
+        retry_on: tuple[str, ...] = DEFAULT_RETRY_ON
+        codes: tuple[int, ...] = ()
         if retries.retry_on:
-            # As Istio does: integer parts are status codes, which need retriable-status-codes.
+            # As Istio does: numeric parts are status codes, retried via retriable-status-codes.
             parts = [p.strip() for p in retries.retry_on.split(",") if p.strip()]
             codes = tuple(int(p) for p in parts if p.isdigit())
             retry_on = tuple(p for p in parts if not p.isdigit())
             if codes and "retriable-status-codes" not in retry_on:
                 retry_on = (*retry_on, "retriable-status-codes")
-        per_try = self.seconds(res, retries.per_try_timeout, *path, "retries", "perTryTimeout")
-        return RetryEvidence(host, i, retries.attempts, per_try, retry_on, codes, False,
-                             res.provenance(*path, "retries", "attempts"), "istio.retries")
+        fields = ("spec", "http", i, "retries", "perTryTimeout")
+        per_try = self.seconds(rule.res, retries.per_try_timeout, fields)
+        return RetryEvidence(
+            host,
+            i,
+            retries.attempts,
+            per_try,
+            retry_on,
+            codes,
+            defaulted=False,
+            source=rule.at("retries", "attempts"),
+            signal="istio.retries",
+        )
 
-    def _faults(self, res: Resource, host: str, i: int, fault: Fault,
-                destinations: tuple[tuple[str, str | None], ...],
-                matches: tuple[MatchClause, ...], share_known: bool) -> None:
-        path = ("spec", "http", i, "fault")
+    def fault(self, rule: _Rule, fault: Fault, targets: tuple[tuple[str, str | None], ...]) -> None:
+        found: list[tuple[Literal["delay", "abort"], float, float | None, int | None]] = []
         if fault.delay is not None:
-            delay = self.seconds(res, fault.delay.fixed_delay, *path, "delay", "fixedDelay")
+            fields = ("spec", "http", rule.index, "fault", "delay", "fixedDelay")
+            delay = self.seconds(rule.res, fault.delay.fixed_delay, fields)
             if delay is not None:
-                self.faults.append(FaultEvidence(
-                    host, i, "delay", _share(fault.delay.percentage, fault.delay.percent), delay,
-                    None, destinations, matches, share_known,
-                    res.provenance(*path, "delay", "fixedDelay"), "istio.fault.delay"))
-        if fault.abort is not None:
-            abort = fault.abort
-            if abort.http_status is None and abort.grpc_status is None and abort.http2_error is None:
-                where = res.provenance(*path, "abort")
-                self.problems.append(SpecProblem(
-                    Location(where.file, where.line, where.column), where.field,
-                    "an abort needs httpStatus, grpcStatus or http2Error"))
-                return
-            self.faults.append(FaultEvidence(
-                host, i, "abort", _share(abort.percentage, abort.percent), None,
-                abort.http_status, destinations, matches, share_known,
-                res.provenance(*path, "abort"), "istio.fault.abort"))
+                found.append(("delay", _share(fault.delay), delay, None))
+        abort = fault.abort
+        if abort is not None and (abort.http_status, abort.grpc_status, abort.http2_error) == (
+            None,
+            None,
+            None,
+        ):
+            message = "an abort needs httpStatus, grpcStatus or http2Error"
+            self.problems.append(rule.problem(message, "fault", "abort"))
+        elif abort is not None:
+            found.append(("abort", _share(abort), None, abort.http_status))
+        for kind, share, delay, status in found:
+            where = ("fault", "delay", "fixedDelay") if kind == "delay" else ("fault", "abort")
+            self.faults.append(
+                FaultEvidence(
+                    rule.host,
+                    rule.index,
+                    kind,
+                    share,
+                    delay,
+                    status,
+                    targets,
+                    rule.matches,
+                    rule.share_known,
+                    rule.virtual_service,
+                    rule.at(*where),
+                    f"istio.fault.{kind}",
+                )
+            )
 
-    def _mirrors(self, res: Resource, host: str, i: int, rule: HttpRoute) -> None:
-        path = ("spec", "http", i)
-        if rule.mirror is not None:
-            # Istio mirrors all traffic when no mirrorPercentage (or legacy mirrorPercent) is set.
-            share = 1.0
-            if rule.mirror_percentage is not None:
-                share = rule.mirror_percentage.value / 100.0
-            elif rule.mirror_percent is not None:
-                share = rule.mirror_percent / 100.0
-            self.mirrors.append(MirrorEvidence(host, i, rule.mirror.host, rule.mirror.subset,
-                                               share, res.provenance(*path, "mirror"),
-                                               "istio.mirror"))
-        for k, mirror in enumerate(rule.mirrors):
-            share = 1.0 if mirror.percentage is None else mirror.percentage.value / 100.0
-            self.mirrors.append(MirrorEvidence(
-                host, i, mirror.destination.host, mirror.destination.subset, share,
-                res.provenance(*path, "mirrors", k), "istio.mirror"))
+    def mirror(self, rule: _Rule, http: HttpRoute) -> None:
+        found: list[tuple[Destination, float, Provenance]] = []
+        if http.mirror is not None:
+            # Istio mirrors every request when neither mirrorPercentage nor mirrorPercent is set.
+            percent = (
+                http.mirror_percentage.value
+                if http.mirror_percentage is not None
+                else 100.0
+                if http.mirror_percent is None
+                else http.mirror_percent
+            )
+            found.append((http.mirror, percent / 100.0, rule.at("mirror")))
+        for k, m in enumerate(http.mirrors):
+            percent = 100.0 if m.percentage is None else m.percentage.value
+            found.append((m.destination, percent / 100.0, rule.at("mirrors", k)))
+        for dest, share, source in found:
+            self.mirrors.append(
+                MirrorEvidence(
+                    rule.host, rule.index, dest.host, dest.subset, share, source, "istio.mirror"
+                )
+            )
 
-    def _destination_rule(self, res: Resource, dr: DestinationRule) -> None:
+    def destination_rule(self, res: Resource, dr: DestinationRule) -> None:
         host = dr.spec.host
         for k, subset in enumerate(dr.spec.subsets):
-            self.subsets.setdefault(host, []).append(SubsetEvidence(
-                host, subset.name, tuple(sorted(subset.labels.items())),
-                res.provenance("spec", "subsets", k), "istio.subset"))
-            self._policy(res, host, subset.name, subset.traffic_policy,
-                         ("spec", "subsets", k, "trafficPolicy"))
-        self._policy(res, host, None, dr.spec.traffic_policy, ("spec", "trafficPolicy"))
+            self.subsets.setdefault(host, []).append(
+                SubsetEvidence(
+                    host,
+                    subset.name,
+                    tuple(sorted(subset.labels.items())),
+                    res.provenance("spec", "subsets", k),
+                    "istio.subset",
+                )
+            )
+            path = ("spec", "subsets", k, "trafficPolicy")
+            self.outliers(res, host, subset.name, subset.traffic_policy, path)
+        self.outliers(res, host, None, dr.spec.traffic_policy, ("spec", "trafficPolicy"))
 
-    def _policy(self, res: Resource, host: str, subset: str | None,
-                policy: TrafficPolicy | None, path: tuple[str | int, ...]) -> None:
+    def outliers(
+        self,
+        res: Resource,
+        host: str,
+        subset: str | None,
+        policy: TrafficPolicy | None,
+        path: PathKey,
+    ) -> None:
         if policy is None:
             return
-        found = [(None, policy.outlier_detection, (*path, "outlierDetection"))]
+        found: list[tuple[int | None, OutlierDetection | None, PathKey]] = [
+            (None, policy.outlier_detection, (*path, "outlierDetection"))
+        ]
         for p, port in enumerate(policy.port_level_settings):
             number = port.port.number if port.port else None
-            found.append((number, port.outlier_detection,
-                          (*path, "portLevelSettings", p, "outlierDetection")))
+            where = (*path, "portLevelSettings", p, "outlierDetection")
+            found.append((number, port.outlier_detection, where))
         for number, od, where in found:
             if od is None:
                 continue
-            self.ejection.append(EjectionPolicy(
-                host, subset, number, od.consecutive_5xx_errors,
-                # consecutiveErrors is the deprecated name of the gateway-error (502/503/504) count.
-                od.consecutive_gateway_errors if od.consecutive_gateway_errors is not None
-                else od.consecutive_errors,
-                self.seconds(res, od.interval, *where, "interval"),
-                self.seconds(res, od.base_ejection_time, *where, "baseEjectionTime"),
-                od.max_ejection_percent, res.provenance(*where), "istio.outlierDetection"))
+            # consecutiveErrors is the deprecated name of the gateway-error (502/503/504) count.
+            gateway = od.consecutive_gateway_errors
+            self.ejection.append(
+                EjectionPolicy(
+                    host=host,
+                    subset=subset,
+                    port=number,
+                    consecutive_5xx_errors=od.consecutive_5xx_errors,
+                    consecutive_gateway_errors=od.consecutive_errors
+                    if gateway is None
+                    else gateway,
+                    interval_seconds=self.seconds(res, od.interval, (*where, "interval")),
+                    base_ejection_seconds=self.seconds(
+                        res, od.base_ejection_time, (*where, "baseEjectionTime")
+                    ),
+                    max_ejection_percent=od.max_ejection_percent,
+                    source=res.provenance(*where),
+                    signal="istio.outlierDetection",
+                )
+            )
 
     def finish(self) -> ConfigEvidence:
-        for host, owners in sorted(self.vs_by_host.items()):
-            if len(owners) > 1:
-                self.flags.append(EvidenceFlag(
-                    "conflicting_routes", f"{host}: routed by {len(owners)} VirtualServices "
-                    f"({', '.join(o for o, _ in owners)}); Istio applies only one",
-                    owners[1][1]))
-        defined = {service_of(h): {s.name for s in subs} for h, subs in self.subsets.items()}
-        for entries in self.routes.values():
-            for r in entries:
-                known = defined.get(service_of(r.destination))
-                if r.subset and known is not None and r.subset not in known:
-                    self.flags.append(EvidenceFlag(
-                        "undefined_subset", f"{r.host}: routes to subset '{r.subset}' of "
-                        f"{r.destination}, which no DestinationRule read defines", r.source))
         if self.problems:
             raise SpecError(self.problems)
+        for (host, _), owners in sorted(self.owners.items()):
+            if len(owners) > 1:
+                names = ", ".join(o for o, _ in owners)
+                message = (
+                    f"{host}: routed by {len(owners)} VirtualServices ({names}); "
+                    "Istio applies only one"
+                )
+                self.flag("conflicting_routes", message, owners[1][1])
+        defined = {service_of(h): {s.name for s in subs} for h, subs in self.subsets.items()}
+        for r in (r for entries in self.routes.values() for r in entries):
+            known = defined.get(service_of(r.destination))
+            if r.subset and known is not None and r.subset not in known:
+                message = (
+                    f"{r.host}: routes to subset '{r.subset}' of {r.destination}, "
+                    "which no DestinationRule read defines"
+                )
+                self.flag("undefined_subset", message, r.source)
         return ConfigEvidence(
             routes={h: tuple(v) for h, v in self.routes.items()},
-            retry_policies=tuple(self.retries), timeouts=tuple(self.timeouts),
-            faults=tuple(self.faults), mirrors=tuple(self.mirrors),
+            retry_policies=tuple(self.retries),
+            timeouts=tuple(self.timeouts),
+            faults=tuple(self.faults),
+            mirrors=tuple(self.mirrors),
             subsets={h: tuple(v) for h, v in self.subsets.items()},
             outlier_detection=tuple(self.ejection),
             domains={s: tuple(v) for s, v in self.domains.items()},
-            placements=tuple(self.placements), resource_counts=dict(self.counts),
-            flags=tuple(self.flags))
+            placements=tuple(self.placements),
+            resource_counts=dict(self.counts),
+            flags=tuple(self.flags),
+        )
 
 
-def _share(percentage: Percent | None, legacy_percent: int | None) -> float:
-    # Istio: "If left unspecified, no request will be delayed/aborted".
-    if percentage is not None:
-        return percentage.value / 100.0
-    return (legacy_percent or 0) / 100.0
+def _share(fault: Delay | Abort) -> float:
+    # Istio: "If left unspecified, no request will be delayed" (likewise aborted).
+    if fault.percentage is not None:
+        return fault.percentage.value / 100.0
+    return (fault.percent or 0) / 100.0
 
 
 def _clause(match: MatchRequest) -> MatchClause:
@@ -600,8 +723,11 @@ def _clause(match: MatchRequest) -> MatchClause:
         string_match = getattr(match, name)
         if string_match is not None:
             out.extend(_string_match(name, string_match))
-    for group, table in (("headers", match.headers), ("queryParams", match.query_params),
-                         ("withoutHeaders", match.without_headers)):
+    for group, table in (
+        ("headers", match.headers),
+        ("queryParams", match.query_params),
+        ("withoutHeaders", match.without_headers),
+    ):
         for key, string_match in sorted(table.items()):
             out.extend(_string_match(f"{group}.{key}", string_match))
     if match.port is not None:
@@ -623,7 +749,8 @@ def _string_match(field: str, match: Mapping[str, str]) -> list[MatchCondition]:
 def _describe(matches: tuple[MatchClause, ...]) -> str:
     return " or ".join(
         " and ".join(f"{c.field} {c.operator} '{c.value}'" for c in clause) or "anything"
-        for clause in matches)
+        for clause in matches
+    )
 
 
 def config_evidence_from_documents(
@@ -644,28 +771,24 @@ def read_config_dirs(
     root = Path(os.path.commonpath([str(r) for r in roots])) if roots else None
     docs: list[YamlDocument] = []
     problems: list[SpecProblem] = []
-    for file in _yaml_files(paths, problems):
-        try:
-            docs.extend(read_yaml_file(file, display_name(file, root)))
-        except SpecError as exc:
-            problems.extend(exc.problems)
+    for base in paths:
+        if not base.exists():
+            problems.append(SpecProblem(Location(base.as_posix()), "", "no such file or directory"))
+        for file in [base] if base.is_file() else _yaml_files(base):
+            try:
+                docs.extend(read_yaml_file(file, display_name(file, root)))
+            except SpecError as exc:
+                problems.extend(exc.problems)
     if problems:
         raise SpecError(problems)
     return config_evidence_from_documents(docs, domain_label_keys=domain_label_keys)
 
 
-def _yaml_files(paths: Sequence[Path], problems: list[SpecProblem]) -> list[Path]:
+def _yaml_files(folder: Path) -> list[Path]:
     out: list[Path] = []
-    for base in paths:
-        if base.is_file():
-            out.append(base)
-        elif base.is_dir():
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                out.extend(Path(dirpath) / f for f in sorted(filenames)
-                           if f.endswith((".yaml", ".yml")))
-        else:
-            problems.append(SpecProblem(Location(base.as_posix()), "", "no such file or directory"))
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
     return out
 
 
@@ -688,6 +811,23 @@ class FaultEffect:
     max_delay: float
     sources: tuple[Provenance, ...]
 
+    def hull(self, other: FaultEffect) -> FaultEffect:
+        """The smallest effect covering both (when it is unknown which one applies)."""
+        return FaultEffect(
+            self.host,
+            (
+                min(self.availability_factor[0], other.availability_factor[0]),
+                max(self.availability_factor[1], other.availability_factor[1]),
+            ),
+            (
+                min(self.delayed_share[0], other.delayed_share[0]),
+                max(self.delayed_share[1], other.delayed_share[1]),
+            ),
+            min(self.min_delay, other.min_delay),
+            max(self.max_delay, other.max_delay),
+            self.sources + other.sources,
+        )
+
     def availability(self, a: float) -> tuple[float, float]:
         return a * self.availability_factor[0], a * self.availability_factor[1]
 
@@ -704,39 +844,65 @@ def fault_effects(
     """Per host with faults: the effect on availability and latency of calls to it.
 
     `rule_shares` may give the share of a host's requests that a match-routed rule takes,
-    keyed by (host, rule index); a rule without a known share may take any share left.
+    keyed by (host, rule index); a rule without a known share may take any share left. When
+    several VirtualServices route the host (a flagged conflict), the effect spans them all.
     """
-    shares = dict(rule_shares or {})
     out: dict[str, FaultEffect] = {}
     for host in sorted({f.host for f in evidence.faults}):
-        rules = sorted({r.rule for r in evidence.routes.get(host, ()) if r.reachable})
-        faults = [f for f in evidence.faults if f.host == host and f.rule in rules]
-        if not faults:
-            continue
-        factor = {i: 1.0 for i in rules}
-        delayed = {i: 0.0 for i in rules}
-        delays = [f.delay_seconds for f in faults if f.delay_seconds is not None]
-        for f in faults:
-            if f.kind == "abort":
-                factor[f.rule] *= 1.0 - f.share
-            else:
-                delayed[f.rule] = max(delayed[f.rule], f.share)
-        catch_all = {r.rule for r in evidence.routes[host] if r.reachable and not r.matches}
-        known = {i: shares[(host, i)] for i in rules if (host, i) in shares}
-        if any(not 0.0 <= s <= 1.0 for s in known.values()) or sum(known.values()) > 1.0 + 1e-12:
-            raise ValueError(f"rule shares for {host} must lie in [0, 1] and sum to at most 1")
-        unknown = [i for i in rules if i not in known]
-        if len(unknown) == 1 and unknown[0] in catch_all:
-            known[unknown[0]] = 1.0 - sum(known.values())
-            unknown = []
-        out[host] = FaultEffect(host, _mix(factor, known, unknown), _mix(delayed, known, unknown),
-                                min(delays, default=0.0), max(delays, default=0.0),
-                                tuple(f.source for f in faults))
+        for vs in sorted({_vs_key(r) for r in evidence.routes.get(host, ())}):
+            routes = [r for r in evidence.routes.get(host, ()) if _vs_key(r) == vs]
+            effect = _vs_fault_effect(host, vs, routes, evidence.faults, rule_shares or {})
+            if effect is not None and host in out:
+                effect = out[host].hull(effect)
+            if effect is not None:
+                out[host] = effect
     return out
 
 
-def _mix(value: Mapping[int, float], known: Mapping[int, float],
-         unknown: Sequence[int]) -> tuple[float, float]:
+def _vs_key(entry: RouteEntry | FaultEvidence) -> tuple[str, str]:
+    return entry.source.file, entry.virtual_service
+
+
+def _vs_fault_effect(
+    host: str,
+    vs: tuple[str, str],
+    routes: Sequence[RouteEntry],
+    all_faults: Sequence[FaultEvidence],
+    shares: Mapping[tuple[str, int], float],
+) -> FaultEffect | None:
+    rules = sorted({r.rule for r in routes if r.reachable})
+    faults = [f for f in all_faults if f.host == host and _vs_key(f) == vs and f.rule in rules]
+    if not rules:
+        return None
+    factor = dict.fromkeys(rules, 1.0)
+    delayed = dict.fromkeys(rules, 0.0)
+    for f in faults:
+        if f.kind == "abort":
+            factor[f.rule] *= 1.0 - f.share
+        else:
+            delayed[f.rule] = max(delayed[f.rule], f.share)
+    known = {i: shares[(host, i)] for i in rules if (host, i) in shares}
+    if any(not 0.0 <= s <= 1.0 for s in known.values()) or sum(known.values()) > 1.0 + 1e-12:
+        raise ValueError(f"rule shares for {host} must lie in [0, 1] and sum to at most 1")
+    unknown = [i for i in rules if i not in known]
+    catch_all = {r.rule for r in routes if r.reachable and not r.matches}
+    if len(unknown) == 1 and unknown[0] in catch_all:
+        known[unknown[0]] = 1.0 - sum(known.values())
+        unknown = []
+    delays = [f.delay_seconds for f in faults if f.delay_seconds is not None]
+    return FaultEffect(
+        host,
+        _mix(factor, known, unknown),
+        _mix(delayed, known, unknown),
+        min(delays, default=0.0),
+        max(delays, default=0.0),
+        tuple(f.source for f in faults),
+    )
+
+
+def _mix(
+    value: Mapping[int, float], known: Mapping[int, float], unknown: Sequence[int]
+) -> tuple[float, float]:
     fixed = sum(known[i] * value[i] for i in known)
     rest = 1.0 - sum(known.values())
     if not unknown:

@@ -11,11 +11,25 @@ _DURATION = r"(?:\d+(?:ms|[smhdwy]))+"
 # A range selector or subquery bracket right where the scanner stands: `[30d]`, `[1h:1m]`.
 _RANGE = re.compile(rf"\[\s*({_DURATION})\s*(:\s*(?:{_DURATION})?\s*)?\]")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdwy])")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
-            "w": 604_800_000, "y": 31_536_000_000}
+_UNIT_MS = {
+    "ms": 1,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+    "y": 31_536_000_000,
+}
 # Prometheus prints years and weeks only when they divide the duration exactly.
-_FORMAT_UNITS = (("y", True), ("w", True), ("d", False), ("h", False), ("m", False),
-                 ("s", False), ("ms", False))
+_FORMAT_UNITS = (
+    ("y", True),
+    ("w", True),
+    ("d", False),
+    ("h", False),
+    ("m", False),
+    ("s", False),
+    ("ms", False),
+)
 
 
 class WindowError(ValueError):
@@ -166,3 +180,59 @@ def label_selector(labels: Mapping[str, str]) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_TOP_LEVEL_OPERATOR = re.compile(r"[-+*/%^<>=!@]|\b(?:and|or|unless|atan2|bool|offset)\b")
+
+
+def paren(expr: str) -> str:
+    """`expr` wrapped in parentheses unless it is one operand already (call, selector, group).
+
+    Embedding a user's query inside a larger expression must not change how it parses:
+    `0 * sum(a) + sum(b)` is not `0 * (sum(a) + sum(b))`.
+    """
+    text = clean(expr)
+    return text if _is_operand(text) else f"({text})"
+
+
+def _is_operand(text: str) -> bool:
+    depth = 0
+    i, n = 0, len(text)
+    top: list[str] = []
+    while i < n:
+        ch = text[i]
+        if ch in "\"'`":
+            end = _skip_string(text, i)
+            if depth == 0:
+                top.append(" ")
+            i = end
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                top.append(" ")
+        elif depth == 0:
+            top.append(ch)
+        i += 1
+    outside = "".join(top)
+    return depth == 0 and not _TOP_LEVEL_OPERATOR.search(outside) and outside.strip() != ""
+
+
+def error_ratio_expr(total: str, good: str | None = None, bad: str | None = None) -> str:
+    """The error ratio of a good/total or bad/total SLI, with no NaN at zero traffic.
+
+    `(T > 0)` drops the sample when nothing was requested: 0/0 is NaN in PromQL, NaN compares
+    false (so alerts would stay quiet anyway) but a NaN sample poisons dashboards, `sum()` and
+    `avg_over_time()`. No sample is the honest answer to "what fraction failed" when nothing ran;
+    writing 0 instead would claim a perfect window and drag long-window averages down.
+    `G or 0 * T` makes a total outage count as errors even when the success series was never
+    created (a fresh deployment that has failed every request has no `result="success"` series).
+    """
+    t = paren(total)
+    if good is not None:
+        return f"1 - (({paren(good)} or 0 * {t}) / ({t} > 0))"
+    if bad is not None:
+        return f"({paren(bad)} or 0 * {t}) / ({t} > 0)"
+    raise ValueError("an SLI needs a good or a bad query besides the total")

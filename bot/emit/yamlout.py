@@ -1,4 +1,4 @@
-"""Deterministic YAML for generated artifacts: keys in built order, block style, a do-not-edit header."""
+"""Deterministic YAML for generated artifacts: built key order, block style, do-not-edit header."""
 
 from __future__ import annotations
 

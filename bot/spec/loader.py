@@ -67,17 +67,31 @@ def display_root(paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([str(d) for d in dirs]))
 
 
-def search_paths(paths: Sequence[Path]) -> list[Path]:
-    """The paths to scan: each given path, plus the journey folder around a spec given as a file.
+def neighbour_paths(paths: Sequence[Path]) -> list[Path]:
+    """Where to look for the OpenSLO files and models a spec given as a file refers to.
 
     A spec given on its own (`spec/emac.checkout.yaml`) usually binds OpenSLO files that sit
     beside its folder (`atomic/openslo/...`), so the folder above the spec's is searched too.
     """
-    out: list[Path] = []
-    for p in paths:
-        out.append(p)
-        if p.is_file():
-            out.append(p.resolve().parent.parent)
+    return [p.resolve().parent.parent for p in paths if p.is_file()]
+
+
+def read_neighbours(paths: Sequence[Path], root: Path, known: Mapping[str, object]
+                    ) -> dict[str, list[YamlDocument]]:
+    """Read the folders around given spec files, leniently: only what parses, and no journeys
+    (a neighbour's journeys were not asked for)."""
+    out: dict[str, list[YamlDocument]] = {}
+    for base in paths:
+        for file in _iter_yaml_files(base):
+            name = _relative(file.resolve(), root)
+            if name in known or name in out or not _claims_ours(file):
+                continue
+            try:
+                docs = read_yaml_file(file, name)
+            except SpecError:
+                continue
+            out[name] = [d for d in docs if not (isinstance(d.data, dict)
+                                                 and d.data.get("kind") == "JourneyIntent")]
     return out
 
 
