@@ -9,6 +9,7 @@ from bot.compile import availability, budgets, decision
 from bot.compile.result import CompiledJourney, QuantileBound
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
+from bot.spec.yamlpos import YamlDocument
 from bot.spec.loader import (
     display_root,
     index_documents,
@@ -71,8 +72,12 @@ def compile_paths(paths: Sequence[Path], journeys: Sequence[str] | None = None
     return [compile_model(m) for m in load_models(paths, journeys)]
 
 
+def models_from_documents(docs: Mapping[str, list[YamlDocument]],
+                          journeys: Sequence[str] | None = None) -> list[JourneyModel]:
+    return build_journeys(index_documents(docs), journeys)
+
+
 def compile_texts(files: Mapping[str, str], journeys: Sequence[str] | None = None
                   ) -> list[CompiledJourney]:
     """Compile journeys from files given as text, e.g. read from a git tree."""
-    models = build_journeys(index_documents(parse_texts(files)), journeys)
-    return [compile_model(m) for m in models]
+    return [compile_model(m) for m in models_from_documents(parse_texts(files), journeys)]
