@@ -11,6 +11,8 @@ from pathlib import Path
 import yaml
 
 from bot.compile.availability import AvailabilityError
+from bot.review.gitread import MissingCommitError
+from bot.review.model import ReviewResult
 from bot.spec.errors import SpecError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_REVIEW = 0, 1, 2, 3
@@ -36,6 +38,45 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_review(result: ReviewResult, fmt: str) -> None:
+    from bot.review.jsondoc import review_document
+    from bot.review.render import render_check, render_comment
+
+    if fmt == "json":
+        sys.stdout.write(json.dumps(review_document(result), indent=2) + "\n")
+        return
+    sys.stdout.write(render_comment(result))
+    check = render_check(result)
+    sys.stdout.write(f"\n---\ncheck run \"EmaC journey bounds\": {check.conclusion} "
+                     f"({check.title}); {len(check.annotations)} annotation(s)\n")
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from bot.review.pipeline import review_revisions
+
+    result = review_revisions(args.repo, args.base, args.head)
+    _print_review(result, args.format)
+    return result.exit_code
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from bot.review.demo import build_demo_repo
+    from bot.review.pipeline import review_revisions
+
+    where = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="emac-demo-"))
+    demo = build_demo_repo(where)
+    print(f"# emac demo: {demo.story}", file=sys.stderr)
+    print(f"# repository {demo.path} · base {demo.base[:7]} · head {demo.head[:7]}",
+          file=sys.stderr)
+    print(f"# (the same as: emac review --repo {demo.path} --base {demo.base[:7]} "
+          f"--head {demo.head[:7]})\n", file=sys.stderr)
+    result = review_revisions(str(demo.path), demo.base, demo.head)
+    _print_review(result, args.format)
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from bot.spec.schema import schema_for
 
@@ -56,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this journey (repeatable)")
     p.set_defaults(func=_cmd_compile)
 
+    p = sub.add_parser("review", help="review a pull request offline: compile base and head")
+    p.add_argument("--repo", default=".", help="git repository (bare and shallow clones work)")
+    p.add_argument("--base", required=True, help="base revision")
+    p.add_argument("--head", required=True, help="head revision")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.set_defaults(func=_cmd_review)
+
+    p = sub.add_parser("demo", help="build a throwaway repo with a PR and review it")
+    p.add_argument("--dir", help="where to create the demo repository (default: a temp dir)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.set_defaults(func=_cmd_demo)
+
     p = sub.add_parser("schema", help="print the JSON Schema of a file format")
     p.add_argument("--kind", default="JourneyIntent",
                    choices=("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel"))
@@ -71,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except MissingCommitError as exc:
+        print(f"emac: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AvailabilityError as exc:
         print(f"emac: {exc}", file=sys.stderr)
