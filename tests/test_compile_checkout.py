@@ -74,7 +74,7 @@ def test_headroom_is_where_the_gating_bound_meets_the_target(paper_checkout: Pat
     # Pessimistic race = max(a_paya, a_payb); the journey meets 0.995 once
     # 0.9995·0.999·0.999·a ≥ 0.995.
     needed = 0.995 / (0.9995 * 0.999 * 0.999)
-    assert paya.headroom == pytest.approx(paya.error_ratio - (1 - needed), abs=1e-12)
+    assert paya.headroom == pytest.approx((1 - needed) - paya.error_ratio, abs=1e-12)
     # No improvement of the storefront alone can make up for the shared payment network.
     assert cj.budget.leaves["front"].headroom == pytest.approx(-0.0005, abs=1e-15)
 

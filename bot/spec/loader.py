@@ -133,10 +133,9 @@ def _claims_ours(file: Path) -> bool:
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    # `../x` for files beside the root, so refs written relative to a spec resolve to the
+    # same name whichever folder was given.
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def parse_texts(files: Mapping[str, str]) -> dict[str, list[YamlDocument]]:
