@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from bot.compile.availability import AvailabilityError
+from bot.emit.artifacts import RULES_FORMATS
 from bot.review.gitread import MissingCommitError
 from bot.review.model import ReviewResult
 from bot.spec.errors import SpecError
@@ -28,6 +29,14 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if not journeys:
         print("emac: no JourneyIntent found under " + ", ".join(args.paths), file=sys.stderr)
         return EXIT_USAGE
+    if args.out:
+        from bot.emit.artifacts import all_artifacts
+        from bot.emit.writer import write_artifacts
+
+        files = all_artifacts(journeys, rules_format=args.rules_format)
+        written = write_artifacts(Path(args.out), files)
+        print(f"emac: wrote {written} of {len(files)} artifact(s) under {args.out} "
+              f"({len(files) - written} unchanged)", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(compile_document(journeys), indent=2) + "\n")
     elif args.format == "yaml":
@@ -77,6 +86,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check_artifacts(args: argparse.Namespace) -> int:
+    from bot.compile.pipeline import compile_paths
+    from bot.emit.artifacts import all_artifacts
+    from bot.emit.writer import stale_artifacts
+    from bot.spec.loader import display_root
+
+    paths = [Path(p) for p in args.paths]
+    files = all_artifacts(compile_paths(paths), rules_format=args.rules_format)
+    root = Path(args.root) if args.root else display_root(paths)
+    stale = stale_artifacts(root, files)
+    for item in stale:
+        sys.stdout.write(item.diff)
+    if stale:
+        print(f"emac: {len(stale)} of {len(files)} artifact(s) are stale: run "
+              f"`emac compile {' '.join(args.paths)} --out {root}`", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"emac: all {len(files)} artifact(s) are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_guard(args: argparse.Namespace) -> int:
+    from bot.compile.pipeline import compile_paths
+    from bot.compile.whatif import rebound_for
+    from bot.emit.guards import UnknownActionError, evaluate_guard
+
+    (cj,) = compile_paths([Path(p) for p in args.paths], [args.journey])
+    try:
+        verdict = evaluate_guard(cj, args.action, rebound_for(cj))
+    except UnknownActionError as exc:
+        print(f"emac: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{verdict.action}: {verdict.verdict} ({verdict.reason})")
+    for check in verdict.conditions:
+        mark = "ok " if check.holds else "NO "
+        observed = "" if check.observed is None else f" (observed {check.observed})"
+        print(f"  {mark} {check.expression}{observed}" + ("" if check.holds else
+                                                           f" → {check.effect}"))
+    return verdict.exit_code
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from bot.spec.schema import schema_for
 
@@ -95,7 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "yaml"), default="text")
     p.add_argument("--journey", action="append", metavar="NAME",
                    help="only this journey (repeatable)")
+    p.add_argument("--out", metavar="DIR",
+                   help="write every artifact (rules, gates, guards, report) under DIR, laid out "
+                   "as the specs say relative to their own files")
+    p.add_argument("--rules-format", choices=RULES_FORMATS, default="prometheus-operator")
     p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("check-artifacts",
+                       help="exit 1 with a diff when committed artifacts are stale")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--root", metavar="DIR",
+                   help="where the committed artifacts live (default: the folder of PATH)")
+    p.add_argument("--rules-format", choices=RULES_FORMATS, default="prometheus-operator")
+    p.set_defaults(func=_cmd_check_artifacts)
+
+    p = sub.add_parser("guard", help="evaluate one action guard: exit 0 allowed, 1 blocked, "
+                       "3 needs review")
+    p.add_argument("action", help="action name, e.g. promote-canary")
+    p.add_argument("--journey", required=True)
+    p.add_argument("paths", nargs="*", metavar="PATH", default=["."])
+    p.set_defaults(func=_cmd_guard)
 
     p = sub.add_parser("review", help="review a pull request offline: compile base and head")
     p.add_argument("--repo", default=".", help="git repository (bare and shallow clones work)")
@@ -118,7 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `emac guard ACTION --journey J PATH...`: argparse fills the optional PATH list before it
+    # sees --journey, so paths after the options arrive here.
+    if extra and args.command == "guard" and not any(e.startswith("-") for e in extra):
+        args.paths = [*(p for p in args.paths if p != "."), *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.func(args)
         return code

@@ -80,6 +80,21 @@ def frechet_at_least(probs: Sequence[float], k: int) -> float:
     return min(1.0, max(0.0, best))
 
 
+def alternative_key(node: Node, index: int) -> str:
+    """Key of the per-try timeout factor of a fallback's alternative."""
+    return f"{node.path}#{index}"
+
+
+def retry_share(node: Node, components: Mapping[str, ComponentModel]) -> float | None:
+    """The retry's retriable share, else its target component's, else None (all retried)."""
+    if node.retriable_share is not None:
+        return node.retriable_share
+    child = node.children[0]
+    if child.op == "leaf" and child.component is not None:
+        return components[child.component].retriable_share
+    return None
+
+
 def retry_success(p: float, attempts: int, retriable_share: float | None) -> float:
     """P(some try succeeds) with independent tries; only a share of failures is retried."""
     r = 1.0 if retriable_share is None else retriable_share
@@ -145,8 +160,8 @@ class BoundRules:
         a = self.components[node.component].availability if up is None else up
         return self.with_timeout(node, a)
 
-    def with_timeout(self, node: Node, value: float) -> float:
-        factor = self.timeouts.get(node.path, NO_TIMEOUT)
+    def with_timeout(self, node: Node, value: float, key: str | None = None) -> float:
+        factor = self.timeouts.get(key or node.path, NO_TIMEOUT)
         if self.name == "optimistic":
             return value * factor.estimate
         if self.name == "pessimistic":
@@ -159,7 +174,11 @@ class BoundRules:
             return 1.0
         if op == "branch":
             return sum(w * v for w, v in zip(node.weights, values, strict=True))
-        if op in ("fallback", "retry"):
+        if op == "fallback":
+            # Each alternative has its own F(τ): the per-try timeout cuts a different tail.
+            values = [self.with_timeout(node, v, alternative_key(node, i))
+                      for i, v in enumerate(values)]
+        elif op == "retry":
             values = [self.with_timeout(node, v) for v in values]
         if op in ("series", "parallel"):
             vals = values if self.name == "optimistic" else _dedupe_leaves(node, values)
@@ -175,7 +194,7 @@ class BoundRules:
         if op == "retry":
             (v,) = values
             if self.name == "optimistic":
-                return retry_success(v, node.attempts, node.retriable_share)
+                return retry_success(v, node.attempts, retry_share(node, self.components))
             return v  # a target shares fate with itself: retries buy nothing under shared fate
         if op == "quorum":
             shared = any(len(g) > 1 for g in self.groups[node.path])

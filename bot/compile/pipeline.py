@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot.compile import availability, budgets, decision
+from bot.compile import availability, budgets, decision, latency
 from bot.compile.result import CompiledJourney, QuantileBound
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
@@ -20,16 +20,19 @@ from bot.spec.loader import (
 )
 
 
+def timeout_factors_for(model: JourneyModel) -> dict[str, availability.TimeoutFactor]:
+    """P(within timeout) for every node that carries one, from the leaves' latency evidence."""
+    factors = latency.timeout_factors(model.root, model.components)
+    return {k: availability.TimeoutFactor(v.estimate, v.lower) for k, v in factors.items()}
+
+
 def _latency(model: JourneyModel) -> tuple[dict[str, availability.TimeoutFactor],
                                            dict[str, QuantileBound] | None]:
-    from bot.compile import latency
-
     quantiles = dict(REPORTED_QUANTILES)
     if model.objective.latency_key and model.objective.latency_quantile:
         quantiles.setdefault(model.objective.latency_key, model.objective.latency_quantile)
-    factors = latency.timeout_factors(model.root, model.components)
-    timeouts = {k: availability.TimeoutFactor(v.estimate, v.lower) for k, v in factors.items()}
-    return timeouts, latency.compile_latency(model.root, model.components, quantiles)
+    return timeout_factors_for(model), latency.compile_latency(model.root, model.components,
+                                                               quantiles)
 
 
 def compile_model(model: JourneyModel,

@@ -38,6 +38,7 @@ class PathEvaluator:
             for i, child in enumerate(node.children):
                 self.parent[child.path] = (node, i)
         self._others: dict[str, list[float]] = {}
+        self._unique: dict[str, bool] = {}
 
     @property
     def root_value(self) -> float:
@@ -58,11 +59,16 @@ class PathEvaluator:
             self._others[node.path] = cached
         return cached
 
+    def _leaves_unique(self, node: Node) -> bool:
+        cached = self._unique.get(node.path)
+        if cached is None:
+            leaves = [(c.component, c.timeout) for c in node.children if c.op == "leaf"]
+            cached = self._unique[node.path] = len(set(leaves)) == len(leaves)
+        return cached
+
     def _replace(self, node: Node, index: int, x: float) -> float:
         op, name = node.op, self.rules.name
-        leaves_unique = len({(c.component, c.timeout) for c in node.children if c.op == "leaf"}) \
-            == sum(1 for c in node.children if c.op == "leaf")
-        if op in ("series", "parallel") and name != "worstCase" and leaves_unique:
+        if op in ("series", "parallel") and name != "worstCase" and self._leaves_unique(node):
             return self._product_of_others(node)[index] * x
         if op == "branch":
             old = self.values[node.children[index].path]

@@ -83,7 +83,7 @@ def is_workload(resource: Resource) -> bool:
 # --- Workload wire model (the fields used here; other keys are allowed) ----------------------
 
 
-class ObjectMeta(OpenModel):
+class ResourceMeta(OpenModel):
     name: str
     namespace: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
@@ -152,7 +152,7 @@ class Workload(OpenModel):
     """An apps/v1 Deployment or StatefulSet."""
 
     kind: Literal["Deployment", "StatefulSet"]
-    metadata: ObjectMeta
+    metadata: ResourceMeta
     spec: WorkloadSpec
 
 
@@ -227,16 +227,31 @@ def workload_evidence(
 
     for key in TOPOLOGY_KEYS:
         allowed, source, signal = _eligible_values(resource, pod, key)
-        if allowed is not None:
+        if allowed == ():
+            message = "no node can satisfy both the node selector and the required node "
+            message += f"affinity on {key}, so no pod would be scheduled"
+            problems.append(resource.problem(("spec", "template", "spec"), message))
+        elif allowed is not None:
             kind: Literal["pinned", "restricted"] = "pinned" if len(allowed) == 1 else "restricted"
             placements.append(
                 PlacementEvidence(service, name, key, kind, allowed, True, replicas, source, signal)
             )
             if kind == "pinned":
-                domains.append(
-                    DomainEvidence(service, version, name, f"{key}={allowed[0]}", source, signal)
-                )
-        placements.extend(_spread(resource, pod, key, service, name, allowed or (), replicas))
+                domain = f"{key}={allowed[0]}"
+                domains.append(DomainEvidence(service, version, name, domain, source, signal))
+        for rule, hard, rule_signal in _spread_rules(pod, key):
+            spread = PlacementEvidence(
+                service,
+                name,
+                key,
+                "spread",
+                allowed or (),
+                hard,
+                replicas,
+                resource.provenance(*rule),
+                rule_signal,
+            )
+            placements.append(spread)
 
     template_labels = workload.spec.template.metadata.labels
     for key in domain_label_keys:
@@ -254,105 +269,62 @@ def workload_evidence(
                 service, version, name, f"{key}={value}", resource.provenance(*where), "k8s.label"
             )
         )
-    return WorkloadEvidence(tuple(domains), tuple(placements)), []
+    return WorkloadEvidence(tuple(domains), tuple(placements)), problems
+
+
+_POD = ("spec", "template", "spec")
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 
 
 def _eligible_values(
     resource: Resource, pod: PodSpec, key: str
 ) -> tuple[tuple[str, ...] | None, Provenance, str]:
-    """The values of node label `key` the pods may be scheduled on, or None if unconstrained."""
-    pod_path = ("spec", "template", "spec")
-    allowed: set[str] | None = None
-    source = resource.provenance(*pod_path)
-    signal = ""
-    if key in pod.node_selector:
-        allowed = {pod.node_selector[key]}
-        source = resource.provenance(*pod_path, "nodeSelector", key)
-        signal = "k8s.nodeSelector"
+    """The values of node label `key` the pods may be scheduled on, or None if unconstrained.
+
+    The node selector and required node affinity must both hold. Affinity terms are
+    alternatives (OR) and expressions inside a term must all hold (AND), so the affinity
+    constrains the key only when every term does.
+    """
+    selected = {pod.node_selector[key]} if key in pod.node_selector else None
     required = pod.affinity.node_affinity if pod.affinity else None
     terms = required.required_during_scheduling_ignored_during_execution if required else None
-    if terms is not None and terms.node_selector_terms:
-        # Terms are alternatives (OR); expressions inside a term must all hold (AND). The key
-        # is constrained only if every term constrains it.
-        union: set[str] = set()
-        constrained = True
-        first: PathKey | None = None
-        for t, term in enumerate(terms.node_selector_terms):
-            values: set[str] | None = None
-            for e, expr in enumerate(term.match_expressions):
-                if expr.key == key and expr.operator == "In":
-                    values = set(expr.values) if values is None else values & set(expr.values)
-                    first = first or (
-                        *pod_path,
-                        "affinity",
-                        "nodeAffinity",
-                        "requiredDuringSchedulingIgnoredDuringExecution",
-                        "nodeSelectorTerms",
-                        t,
-                        "matchExpressions",
-                        e,
-                    )
-            if values is None:
-                constrained = False
-                break
-            union |= values
-        if constrained and first is not None:
-            allowed = union if allowed is None else allowed & union
-            source = resource.provenance(*first)
-            signal = "k8s.nodeAffinity"
-    if allowed is None:
-        return None, source, signal
+    affinity: set[str] | None = None
+    first: PathKey = ()
+    for t, term in enumerate(terms.node_selector_terms if terms else []):
+        values: set[str] | None = None
+        for e, expr in enumerate(term.match_expressions):
+            if expr.key == key and expr.operator == "In":
+                values = set(expr.values) if values is None else values & set(expr.values)
+                where = ("affinity", "nodeAffinity", _REQUIRED, "nodeSelectorTerms", t)
+                first = first or (*_POD, *where, "matchExpressions", e)
+        if values is None:
+            affinity = None
+            break
+        affinity = values if affinity is None else affinity | values
+    if selected is not None:
+        allowed = selected if affinity is None else selected & affinity
+        source, signal = resource.provenance(*_POD, "nodeSelector", key), "k8s.nodeSelector"
+    elif affinity is not None:
+        allowed, source, signal = affinity, resource.provenance(*first), "k8s.nodeAffinity"
+    else:
+        return None, resource.provenance(*_POD), ""
     return tuple(sorted(allowed)), source, signal
 
 
-def _spread(
-    resource: Resource,
-    pod: PodSpec,
-    key: str,
-    service: str,
-    workload: str,
-    eligible: tuple[str, ...],
-    replicas: int | None,
-) -> list[PlacementEvidence]:
-    out: list[PlacementEvidence] = []
-    pod_path = ("spec", "template", "spec")
+def _spread_rules(pod: PodSpec, key: str) -> list[tuple[PathKey, bool, str]]:
+    """Rules that spread the pods across values of `key`: (where, must the scheduler, signal)."""
+    out: list[tuple[PathKey, bool, str]] = []
+    where: PathKey
     for i, constraint in enumerate(pod.topology_spread_constraints):
         if constraint.topology_key == key:
-            out.append(
-                PlacementEvidence(
-                    service,
-                    workload,
-                    key,
-                    "spread",
-                    eligible,
-                    constraint.when_unsatisfiable == "DoNotSchedule",
-                    replicas,
-                    resource.provenance(*pod_path, "topologySpreadConstraints", i, "topologyKey"),
-                    "k8s.topologySpreadConstraints",
-                )
-            )
+            hard = constraint.when_unsatisfiable == "DoNotSchedule"
+            where = (*_POD, "topologySpreadConstraints", i, "topologyKey")
+            out.append((where, hard, "k8s.topologySpreadConstraints"))
     anti = pod.affinity.pod_anti_affinity if pod.affinity else None
-    if anti is not None:
-        for i, term in enumerate(anti.required_during_scheduling_ignored_during_execution):
-            if term.topology_key == key:
-                out.append(
-                    PlacementEvidence(
-                        service,
-                        workload,
-                        key,
-                        "spread",
-                        eligible,
-                        True,
-                        replicas,
-                        resource.provenance(
-                            *pod_path,
-                            "affinity",
-                            "podAntiAffinity",
-                            "requiredDuringSchedulingIgnoredDuringExecution",
-                            i,
-                            "topologyKey",
-                        ),
-                        "k8s.podAntiAffinity",
-                    )
-                )
+    for i, term in enumerate(
+        anti.required_during_scheduling_ignored_during_execution if anti else []
+    ):
+        if term.topology_key == key:
+            where = (*_POD, "affinity", "podAntiAffinity", _REQUIRED, i, "topologyKey")
+            out.append((where, True, "k8s.podAntiAffinity"))
     return out

@@ -13,9 +13,9 @@ from pydantic import Field
 
 from bot.discover.k8s import (
     DomainEvidence,
-    ObjectMeta,
     PlacementEvidence,
     Resource,
+    ResourceMeta,
     is_workload,
     iter_resources,
     workload_evidence,
@@ -145,7 +145,7 @@ class VirtualServiceSpec(OpenModel):
 
 class VirtualService(OpenModel):
     kind: Literal["VirtualService"]
-    metadata: ObjectMeta
+    metadata: ResourceMeta
     spec: VirtualServiceSpec
 
 
@@ -182,7 +182,7 @@ class DestinationRuleSpec(OpenModel):
 
 class DestinationRule(OpenModel):
     kind: Literal["DestinationRule"]
-    metadata: ObjectMeta
+    metadata: ResourceMeta
     spec: DestinationRuleSpec
 
 
@@ -463,23 +463,25 @@ class _Collector:
                         f"{_describe(matches)}; its share of requests is unknown"
                     )
                     self.flag("unknown_share", message, rule.at("match"))
-                self.route(rule, http, reachable, name, tuple(vs.spec.gateways))
+                self.route(rule, http, reachable, tuple(vs.spec.gateways))
                 reachable = reachable and bool(matches)
 
     def flag(self, kind: FlagKind, message: str, source: Provenance) -> None:
         self.flags.append(EvidenceFlag(kind, message, source))
 
     def route(
-        self, rule: _Rule, http: HttpRoute, reachable: bool, vs_name: str, gateways: tuple[str, ...]
+        self, rule: _Rule, http: HttpRoute, reachable: bool, gateways: tuple[str, ...]
     ) -> None:
         # Istio: a single destination takes all of the rule's traffic whatever its weight;
         # otherwise each takes weight / (sum of weights), a missing weight counting as 0.
         weights = [1 if len(http.route) == 1 else (d.weight or 0) for d in http.route]
+        total = sum(weights)
         if not http.route:
             return
-        if sum(weights) == 0:
-            self.problems.append(rule.problem("every destination has weight 0", "route"))
-            return
+        if total == 0:
+            message = "every destination has weight 0 (a missing weight counts as 0 when there "
+            message += "are several destinations), so none would receive traffic"
+            self.problems.append(rule.problem(message, "route"))
         for j, (dest, weight) in enumerate(zip(http.route, weights, strict=True)):
             given = dest.weight is not None
             self.routes.setdefault(rule.host, []).append(
@@ -487,14 +489,14 @@ class _Collector:
                     host=rule.host,
                     destination=dest.destination.host,
                     subset=dest.destination.subset,
-                    weight=weight / sum(weights),
+                    weight=weight / total if total else 0.0,
                     matches=rule.matches,
                     rule=rule.index,
                     rule_name=http.name,
                     share_known=rule.share_known,
                     reachable=reachable,
                     gateways=gateways,
-                    virtual_service=vs_name,
+                    virtual_service=rule.virtual_service,
                     source=rule.at("route", j, "weight" if given else "destination"),
                     signal="istio.route.weight" if given else "istio.route",
                 )
@@ -502,7 +504,7 @@ class _Collector:
         self.retries.append(self.retry(rule, http.retries))
         path = ("spec", "http", rule.index)
         timeout = self.seconds(rule.res, http.timeout, (*path, "timeout"))
-        if timeout is not None:
+        if timeout:  # Istio: no timeout by default, and "0s" turns it off
             self.timeouts.append(
                 TimeoutEvidence(rule.host, rule.index, timeout, rule.at("timeout"), "istio.timeout")
             )
@@ -779,9 +781,14 @@ def read_config_dirs(
                 docs.extend(read_yaml_file(file, display_name(file, root)))
             except SpecError as exc:
                 problems.extend(exc.problems)
+    try:
+        evidence = config_evidence_from_documents(docs, domain_label_keys=domain_label_keys)
+    except SpecError as exc:
+        problems.extend(exc.problems)
     if problems:
+        # Files that parsed are still checked, so one run reports every problem.
         raise SpecError(problems)
-    return config_evidence_from_documents(docs, domain_label_keys=domain_label_keys)
+    return evidence
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -801,7 +808,8 @@ class FaultEffect:
 
     availability_factor: multiply the host's availability by a value in this range (aborts
       happen in the caller's proxy before routing, so retries cannot mask them).
-    delayed_share: share of calls delayed by between `min_delay` and `max_delay` seconds.
+    delayed_share: share of calls delayed by between `min_delay` and `max_delay` seconds
+      (both 0 when nothing is delayed).
     """
 
     host: str
@@ -813,19 +821,21 @@ class FaultEffect:
 
     def hull(self, other: FaultEffect) -> FaultEffect:
         """The smallest effect covering both (when it is unknown which one applies)."""
+        a, b = self, other
+        delaying = [e for e in (a, b) if e.max_delay > 0] or [a]
         return FaultEffect(
-            self.host,
+            a.host,
             (
-                min(self.availability_factor[0], other.availability_factor[0]),
-                max(self.availability_factor[1], other.availability_factor[1]),
+                min(a.availability_factor[0], b.availability_factor[0]),
+                max(a.availability_factor[1], b.availability_factor[1]),
             ),
             (
-                min(self.delayed_share[0], other.delayed_share[0]),
-                max(self.delayed_share[1], other.delayed_share[1]),
+                min(a.delayed_share[0], b.delayed_share[0]),
+                max(a.delayed_share[1], b.delayed_share[1]),
             ),
-            min(self.min_delay, other.min_delay),
-            max(self.max_delay, other.max_delay),
-            self.sources + other.sources,
+            min(e.min_delay for e in delaying),
+            max(a.max_delay, b.max_delay),
+            a.sources + b.sources,
         )
 
     def availability(self, a: float) -> tuple[float, float]:

@@ -64,6 +64,7 @@ class CanaryGate:
     """
 
     name: str
+    slug: str
     measure: GateMeasure
     subject: str
     query: str
@@ -101,8 +102,10 @@ class GateThresholds:
 
 def threshold_text(value: float) -> str:
     """A maximum rounded *down* to 6 significant digits: a gate never admits more than derived."""
-    if value <= 0 or not math.isfinite(value):
-        return format_number(max(value, 0.0)) if math.isfinite(value) else "0"
+    if not math.isfinite(value):
+        raise ValueError(f"a gate threshold must be finite, got {value}")
+    if value <= 0:
+        return "0"
     exact = Decimal(repr(value))
     exponent = exact.adjusted() - (THRESHOLD_DIGITS - 1)
     floored = exact.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_FLOOR)
@@ -110,12 +113,8 @@ def threshold_text(value: float) -> str:
 
 
 def _winner(caps: list[Cap]) -> Cap:
-    # Ties go to the earlier cap: callers list the spec's explicit policy first.
-    best = caps[0]
-    for cap in caps[1:]:
-        if cap.value < best.value:
-            best = cap
-    return best
+    # min() keeps the first of equals: callers list the spec's explicit policy first.
+    return min(caps, key=lambda cap: cap.value)
 
 
 # --- thresholds ---------------------------------------------------------------------------
@@ -131,8 +130,11 @@ def burn_rate_caps(cj: CompiledJourney) -> list[Cap]:
     gating_loss = 1.0 - cj.gating_availability
     if gating_loss > 0:
         ratio = (1.0 - cj.availability.optimistic) / gating_loss
-        caps.append(Cap(f"gating bound ({cj.gating_bound}): (1 − optimistic)/(1 − "
-                        f"{cj.gating_bound})", ratio))
+        caps.append(
+            Cap(
+                f"gating bound ({cj.gating_bound}): (1 − optimistic)/(1 − {cj.gating_bound})", ratio
+            )
+        )
     return caps
 
 
@@ -147,8 +149,12 @@ def latency_caps(cj: CompiledJourney, key: str) -> list[Cap]:
     if cj.latency is not None and key in cj.latency:
         bound = cj.latency[key]
         upper = cj.model.governance.use_bounds_for_automation.latency == "upperConfidence"
-        caps.append(Cap(f"gating latency bound ({key} {'upper' if upper else 'estimate'})",
-                        bound.upper if upper else bound.estimate))
+        caps.append(
+            Cap(
+                f"gating latency bound ({key} {'upper' if upper else 'estimate'})",
+                bound.upper if upper else bound.estimate,
+            )
+        )
     return caps
 
 
@@ -192,12 +198,23 @@ def _burn_gate(cj: CompiledJourney) -> CanaryGate:
     ratio = f"{_or_zero(good)}\n/\n{_positive(total)}"
     query = f"(\n  1 - (\n{_indent(ratio, 4)}\n  )\n)"
     passable = value > 0
-    note += (f"canary burn rate ≤ {threshold_text(value)} ({win.source})" if passable else
-             "can never pass: the optimistic bound is perfect but the gating bound is not")
+    note += (
+        f"canary burn rate ≤ {threshold_text(value)} ({win.source})"
+        if passable
+        else "can never pass: the optimistic bound is perfect but the gating bound is not"
+    )
     return CanaryGate(
-        name=f"{cj.name}-canary-burnrate-{CANARY_WINDOW}", measure="burn_rate", subject=cj.name,
-        query=query, threshold=value, source=win.source, caps=tuple(caps), note=note,
-        passable=passable, divide_by_error_budget=True,
+        name=_gate_name(cj, "burnrate"),
+        slug="burnrate",
+        measure="burn_rate",
+        subject=cj.name,
+        query=query,
+        threshold=value,
+        source=win.source,
+        caps=tuple(caps),
+        note=note,
+        passable=passable,
+        divide_by_error_budget=True,
     )
 
 
@@ -218,6 +235,12 @@ def _latency_gate(cj: CompiledJourney, key: str) -> CanaryGate:
     latency = cj.model.intent.spec.objectives.latency
     promql = latency.evidence.promql if latency and latency.evidence else None
     query: str | None = None
+    if (
+        promql is not None
+        and key != cj.model.objective.latency_key
+        and ("histogram_quantile" not in promql)
+    ):
+        promql = None  # another quantile cannot be read off a query that is not a histogram's
     if promql is not None:
         try:
             query = canary_query(_with_quantile(promql, quantile))
@@ -226,10 +249,17 @@ def _latency_gate(cj: CompiledJourney, key: str) -> CanaryGate:
     if query is None:
         query = canary_query(
             f"histogram_quantile(\n  {format_number(quantile)},\n  sum(rate(journey_latency_"
-            f'seconds_bucket{{journey="{cj.name}"}}[{{{{ .window }}}}])) by (le)\n)')
+            f'seconds_bucket{{journey="{cj.name}"}}[{{{{ .window }}}}])) by (le)\n)'
+        )
     return CanaryGate(
-        name=f"{cj.name}-canary-latency-{key}-{CANARY_WINDOW}", measure="latency",
-        subject=cj.name, query=query, threshold=win.value, source=win.source, caps=tuple(caps),
+        name=_gate_name(cj, f"latency-{key}"),
+        slug=f"latency-{key}",
+        measure="latency",
+        subject=cj.name,
+        query=query,
+        threshold=win.value,
+        source=win.source,
+        caps=tuple(caps),
         note=f"canary {key} ≤ {threshold_text(win.value)}s ({win.source})",
     )
 
@@ -257,22 +287,38 @@ def _leaf_gate(cj: CompiledJourney, name: str) -> CanaryGate | str:
     value = 0.0 if raw <= ROUNDING_NOISE else min(raw, 1.0)
     passable = value > 0
     if not passable:
-        note = (f"can never pass: even an error-free {name} leaves the {cj.gating_bound} bound "
-                "below target (only a canary with zero errors reads ≤ 0)")
+        note = (
+            f"can never pass: even an error-free {name} leaves the {cj.gating_bound} bound "
+            "below target (only a canary with zero errors reads ≤ 0)"
+        )
     elif leaf.headroom <= 0:
-        note = (f"headroom {format_number(leaf.headroom)} ≤ 0: at its declared error ratio "
-                f"{format_number(leaf.error_ratio)} {name} keeps the journey below target; the "
-                f"canary passes only if it does better (≤ {threshold_text(value)})")
+        note = (
+            f"headroom {format_number(leaf.headroom)} ≤ 0: at its declared error ratio "
+            f"{format_number(leaf.error_ratio)} {name} keeps the journey below target; the "
+            f"canary passes only if it does better (≤ {threshold_text(value)})"
+        )
     else:
-        note = (f"{name} may reach error ratio {threshold_text(value)} (declared "
-                f"{format_number(leaf.error_ratio)}, headroom {format_number(leaf.headroom)})")
+        note = (
+            f"{name} may reach error ratio {threshold_text(value)} (declared "
+            f"{format_number(leaf.error_ratio)}, headroom {format_number(leaf.headroom)})"
+        )
     return CanaryGate(
         # A leaf whose canary serves no requests has nothing new to judge: it reads 0.
-        name=f"{cj.name}-canary-{name}-error-ratio-{CANARY_WINDOW}", measure="leaf_error_ratio",
-        subject=name, query=f"(\n{_indent(ratio, 2)}\n) or vector(0)", threshold=value,
-        source=SOURCE_HEADROOM, caps=(Cap(SOURCE_HEADROOM, raw),), note=note,
+        name=_gate_name(cj, f"{name}-error-ratio"),
+        slug=f"{name}-error-ratio",
+        measure="leaf_error_ratio",
+        subject=name,
+        query=f"(\n{_indent(ratio, 2)}\n) or vector(0)",
+        threshold=value,
+        source=SOURCE_HEADROOM,
+        caps=(Cap(SOURCE_HEADROOM, raw),),
+        note=note,
         passable=passable,
     )
+
+
+def _gate_name(cj: CompiledJourney, slug: str) -> str:
+    return f"{cj.name}-canary-{slug}-{CANARY_WINDOW}"
 
 
 def _delivery_gate(cj: CompiledJourney) -> DeliveryGate | None:
@@ -289,8 +335,12 @@ def _quantile_of(cj: CompiledJourney, key: str) -> float:
 
 
 def _with_quantile(promql: str, quantile: float) -> str:
-    return re.sub(r"(histogram_quantile\(\s*)[0-9.eE+-]+", lambda m: m.group(1) +
-                  format_number(quantile), clean(promql), count=1)
+    return re.sub(
+        r"(histogram_quantile\(\s*)[0-9.eE+-]+",
+        lambda m: m.group(1) + format_number(quantile),
+        clean(promql),
+        count=1,
+    )
 
 
 def _convention_ratio(journey: str) -> tuple[str, str]:
@@ -329,6 +379,23 @@ _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _NUMBER = re.compile(r"[0-9.][0-9a-zA-Z_.]*")
 _LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 _KEYWORDS = {"offset", "bool", "and", "or", "unless", "atan2", "inf", "nan", "start", "end"}
+# Aggregations may put `by (...)` between their name and their argument: `sum by (le) (...)`.
+_AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+}
 
 
 def with_matcher(query: str, label: str = CANARY_LABEL, value: str = CANARY_VALUE) -> str:
@@ -386,7 +453,7 @@ def with_matcher(query: str, label: str = CANARY_LABEL, value: str = CANARY_VALU
                     end = n if end < 0 else end + 1
                     out.append(query[i:end])
                     i = end
-            elif nxt == "(" or word.lower() in _KEYWORDS:
+            elif nxt == "(" or word.lower() in _KEYWORDS or word in _AGGREGATIONS:
                 continue
             elif nxt == "{":
                 out.append(query[i:j])
@@ -456,16 +523,20 @@ def object_labels(cj: CompiledJourney) -> dict[str, str]:
     return dict(sorted(labels.items()))
 
 
-def object_annotations(cj: CompiledJourney, gates: tuple[CanaryGate, ...],
-                       skipped: dict[str, str]) -> dict[str, str]:
+def object_annotations(
+    cj: CompiledJourney, gates: tuple[CanaryGate, ...], skipped: dict[str, str]
+) -> dict[str, str]:
     """Where each threshold came from, one annotation per gate, and the spec it was built from."""
-    notes = {"emac.dev/generated": "generated by emac — do not edit",
-             "emac.dev/source": cj.model.source}
+    notes = {
+        "emac.dev/generated": "generated by emac — do not edit",
+        "emac.dev/source": cj.model.source,
+    }
     for gate in gates:
         notes[GATE_ANNOTATION_PREFIX + annotation_name(gate.name)] = gate.note
     if skipped:
         notes["emac.dev/leaves-without-gate"] = "; ".join(
-            f"{name}: {reason}" for name, reason in sorted(skipped.items()))
+            f"{name}: {reason}" for name, reason in sorted(skipped.items())
+        )
     return dict(sorted(notes.items()))
 
 
@@ -474,7 +545,7 @@ def annotation_name(name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-_.") or "x"
     if len(safe) <= _MAX_NAME:
         return safe
-    return f"{safe[:_MAX_NAME - 9].rstrip('-_.')}-{_digest(name)}"
+    return f"{safe[: _MAX_NAME - 9].rstrip('-_.')}-{_digest(name)}"
 
 
 def label_value(value: str) -> str:
@@ -486,7 +557,7 @@ def dns_name(name: str) -> str:
     safe = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "x"
     if len(safe) <= _MAX_NAME:
         return safe
-    return f"{safe[:_MAX_NAME - 9].rstrip('-')}-{_digest(name)}"
+    return f"{safe[: _MAX_NAME - 9].rstrip('-')}-{_digest(name)}"
 
 
 def _digest(text: str) -> str:

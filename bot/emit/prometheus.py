@@ -15,6 +15,10 @@ as `burnRate * errorBudget` (`14.4 * 0.005`). Deliberate differences:
 4. PrometheusRule metadata labels are the spec's own metadata labels (the artifact kept only
    `emac.example`).
 
+As in the paper, ratios and alerts are separate rule groups, which Prometheus evaluates
+independently: an alert may read ratios recorded one evaluation interval earlier, so it can
+fire (and resolve) up to one interval after the windows cross.
+
 Burn-rate policy: the spec's `governance.alerts.burnRatePolicy` as written. Without one, the SRE
 Workbook's 30-day policy is scaled to the budget window: 14.4 over 1h means "2% of a 30-day
 budget in one hour", and the burn rate that spends the same 2% of a W-long budget in one hour

@@ -229,6 +229,9 @@ def error_ratio_expr(total: str, good: str | None = None, bad: str | None = None
     writing 0 instead would claim a perfect window and drag long-window averages down.
     `G or 0 * T` makes a total outage count as errors even when the success series was never
     created (a fresh deployment that has failed every request has no `result="success"` series).
+    Sloth (`slo:sli_error:ratio_rate*`) and Pyrra (`*:burnrate*`) divide plainly and record NaN
+    at zero traffic; their alerts stay quiet because NaN compares false, as ours do because
+    there is no sample.
     """
     t = paren(total)
     if good is not None:

@@ -1,0 +1,516 @@
+"""Journey latency quantiles: an independence estimate with a guaranteed bracket, and a bound that
+holds under any dependence between hops.
+
+The journey latency is the latency of *successful* journeys. The model, operator by operator:
+
+- leaf: the component's availability `a` and latency curve F. A failed request takes as long as a
+  successful one (its duration also follows F). With a timeout τ a request still running at τ fails
+  exactly then. A leaf without latency evidence answers in zero time.
+- series: the sum of its steps; a failing step stops it (its failure lasts up to that step).
+- parallel (join all): the maximum; it waits for every branch, also when one fails.
+- race: the first *successful* response; branch i is sent at i·hedge_delay, so hedge(d) =
+  min(T1, d + T2, 2d + T3, ...). It fails when every branch fails, after the last one.
+- fallback: alternatives in order until one succeeds; the latency is the failed attempts' times
+  plus the successful attempt. A per-try timeout cuts every attempt (a cut attempt lasts τ).
+- retry: `attempts` tries of its child; a failure is retried with probability `retriable_share`
+  (the node's, else the child component's, else 1); each try is cut at the per-try timeout.
+- branch: the mixture of its routes' laws, weighted by the route weights (never an average of
+  quantiles); quorum: the k-th success (failure once every member is done); optional: its child's
+  latency whether the child succeeded or not; async: off the critical path, latency 0.
+
+`estimate` treats every leaf occurrence and every attempt as independent (a component referenced
+twice is drawn twice here, unlike in the availability bounds). Each node keeps its success and
+failure laws as sub-probability CDFs on a grid, bracketed from both sides (see `latency_grid`):
+sums are FFT convolutions, the grid step doubles as ranges grow with outward rounding, and every
+operator above is monotone in those laws, so the root's bracket contains the exact independence
+quantile. The estimate is the bracket's midpoint.
+
+`upper` keeps, per node, quantile bounds of its success-conditioned latency valid for any joint law
+of the hops with the given marginals (and of the attempt's duration, success or not, where a
+parent needs it), plus a worst-case lower bound A on its success probability: series = Makarov
+(best split of the miss budget), parallel = Fréchet on the maximum, race = the larger of
+max_i A_i·L_i(t − i·d) and 1 − Σ(1 − L_i(t − i·d))/A, fallback and retry ≤ the sum of all attempts
+each cut at its timeout, branch = the better of Σ w_i A_i L_i and 1 − Σ w_i(1 − L_i)/A, quorum =
+Fréchet on "k of n succeeded by t", optional = its child's duration, async = 0. Summing per-hop
+quantiles is not a bound. Within a leaf, latency is taken as independent of the outcome (the
+curve describes every request), so a leaf's success within its timeout is a·F(τ).
+
+Timeouts: `timeout_factors` reports F(τ) for every node that carries one — a leaf's own timeout,
+and each attempt of a retry or fallback with a per-try timeout — with the independence value and a
+lower bound valid under any dependence. A subtree without latency evidence has CDF 1: its timeouts
+never fire.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from bot.compile.latency_grid import (
+    Array,
+    Attempt,
+    GridCdf,
+    Knots,
+    Levels,
+    add,
+    cdf_at,
+    clip_attempt,
+    convolve,
+    curve_grid,
+    from_cdf,
+    level_cdf,
+    linear_bound,
+    minplus,
+    point_mass,
+    pointwise,
+    quantile_bracket,
+    scale,
+)
+from bot.compile.result import QuantileBound
+from bot.spec.domain import ComponentModel, Node
+
+T = TypeVar("T")
+
+MIN_GRID_POINTS = 16
+# Children of these operators must also report how long a failed attempt takes.
+_NEEDS_FAILURES = frozenset({"fallback", "retry", "optional"})
+
+
+@dataclass(frozen=True)
+class TimeoutFactor:
+    """P(attempt latency ≤ timeout) of a node that carries a timeout: the F(τ) of a·F(τ)."""
+
+    estimate: float  # under independence
+    lower: float  # sound under any dependence between hops
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    success: GridCdf
+    failure: GridCdf | None  # only kept when an ancestor needs failed attempts' durations
+
+
+@dataclass(frozen=True)
+class _Bound:
+    success: Array  # quantile bounds of the success-conditioned latency, per level
+    duration: Array | None  # quantile bounds of the attempt's duration, success or not
+    availability: float  # lower bound on P(success) under any dependence
+
+
+def retriable_share(node: Node, components: Mapping[str, ComponentModel]) -> float:
+    """Share of a retry's failed attempts that are retried."""
+    if node.retriable_share is not None:
+        return node.retriable_share
+    child = node.children[0]
+    if child.op == "leaf" and child.component is not None:
+        share = components[child.component].retriable_share
+        if share is not None:
+            return share
+    return 1.0
+
+
+def fallback_factor_key(node: Node, alternative: int) -> str:
+    """Key of the per-try timeout factor of a fallback's alternative (one F(τ) per alternative)."""
+    return f"{node.path}#{alternative}"
+
+
+def timeout_factors(
+    root: Node, components: Mapping[str, ComponentModel], *, grid_points: int = 4096
+) -> dict[str, TimeoutFactor]:
+    """F(τ) per timeout, keyed by the path of the node carrying it (`fallback_factor_key` for
+    each alternative of a fallback). Only the subtrees under per-try timeouts are evaluated."""
+    factors: dict[str, TimeoutFactor] = {}
+    for leaf in root.leaves():
+        if leaf.timeout is not None:
+            value = _leaf_cdf(leaf, components, leaf.timeout, conditional=False)
+            factors[leaf.path] = TimeoutFactor(value, value)
+    engine = _Engine(components, grid_points, Levels([]))
+    engine.run(root, only_under_timeouts=True)
+    factors.update(engine.factors)
+    return factors
+
+
+def compile_latency(
+    root: Node,
+    components: Mapping[str, ComponentModel],
+    quantiles: Mapping[str, float],
+    *,
+    grid_points: int = 4096,
+) -> dict[str, QuantileBound] | None:
+    """Latency quantile bounds of the journey, keyed like `quantiles`; None without evidence."""
+    if all(components[leaf.component or ""].latency is None for leaf in root.leaves()):
+        return None
+    levels = Levels([1.0 - q for q in quantiles.values()])
+    estimate, bound = _Engine(components, grid_points, levels).run(root, only_under_timeouts=False)
+    out: dict[str, QuantileBound] = {}
+    for key, q in quantiles.items():
+        lo, hi = quantile_bracket(estimate.success, q)
+        upper = max(float(bound.success[levels.index(q)]), hi)
+        out[key] = QuantileBound(
+            quantile=q, estimate=(lo + hi) / 2.0, bracket=(lo, hi), upper=upper
+        )
+    return out
+
+
+def _leaf_cdf(
+    leaf: Node, components: Mapping[str, ComponentModel], t: float, *, conditional: bool
+) -> float:
+    """F(t) of a leaf; `conditional`: of its successful requests (those within its timeout)."""
+    curve = components[leaf.component or ""].latency
+    if curve is None:
+        return 1.0
+    if not conditional or leaf.timeout is None:
+        return curve.cdf(t)
+    within = curve.cdf(leaf.timeout)
+    return 1.0 if within <= 0.0 else curve.cdf(min(t, leaf.timeout)) / within
+
+
+def _preorder(root: Node) -> tuple[list[Node], list[list[int]]]:
+    """Nodes parents-first with their children's positions (iterative: trees may be deep)."""
+    order: list[Node] = []
+    kids: list[list[int]] = []
+    stack: list[tuple[Node, int]] = [(root, -1)]
+    while stack:
+        node, parent = stack.pop()
+        order.append(node)
+        kids.append([])
+        if parent >= 0:
+            kids[parent].append(len(order) - 1)
+        stack.extend((child, len(order) - 1) for child in reversed(node.children))
+    return order, kids
+
+
+def _balanced(items: Sequence[T], pair: Callable[[T, T], T]) -> T:
+    """Combine neighbours pairwise, level by level: sums stay balanced, so rounding stays small."""
+    row = list(items)
+    while len(row) > 1:
+        row = [
+            pair(row[i], row[i + 1]) if i + 1 < len(row) else row[i] for i in range(0, len(row), 2)
+        ]
+    return row[0]
+
+
+class _Engine:
+    """One bottom-up pass computing both the independence laws and the any-dependence bounds."""
+
+    def __init__(self, components: Mapping[str, ComponentModel], grid_points: int, levels: Levels):
+        self.components = components
+        self.points = max(grid_points, MIN_GRID_POINTS)
+        # Leaves start at half resolution: their first sums then fit without coarsening.
+        self.leaf_points = max(grid_points // 2, MIN_GRID_POINTS)
+        self.levels = levels
+        self.factors: dict[str, TimeoutFactor] = {}
+        self._knots: dict[str, Knots | None] = {}
+
+    def knots(self, node: Node) -> tuple[ComponentModel, Knots | None]:
+        """A leaf's component and its latency curve as arrays (converted once per component)."""
+        comp = self.components[node.component or ""]
+        if comp.name not in self._knots:
+            self._knots[comp.name] = None if comp.latency is None else Knots.of(comp.latency)
+        return comp, self._knots[comp.name]
+
+    def run(self, root: Node, *, only_under_timeouts: bool) -> tuple[_Estimate, _Bound]:
+        order, kids = _preorder(root)
+        need = [False] * len(order)
+        active = [not only_under_timeouts] * len(order)
+        for i, node in enumerate(order):
+            per_try = node.op in ("fallback", "retry") and node.timeout is not None
+            for c in kids[i]:
+                need[c] = need[i] or node.op in _NEEDS_FAILURES
+                active[c] = active[i] or per_try
+        estimates: list[_Estimate | None] = [None] * len(order)
+        bounds: list[_Bound | None] = [None] * len(order)
+        for i in reversed(range(len(order))):
+            if not active[i] and not any(active[c] for c in kids[i]):
+                continue
+            node = order[i]
+            ce = [e for e in (estimates[c] for c in kids[i]) if e is not None]
+            cb = [b for b in (bounds[c] for c in kids[i]) if b is not None]
+            if len(ce) != len(kids[i]):  # only the per-try subtrees below were evaluated
+                continue
+            if node.timeout is not None and node.op in ("fallback", "retry"):
+                self._record_factors(node, ce, cb)
+            if active[i]:
+                estimates[i] = self._estimate(node, ce, need[i])
+                bounds[i] = self._bound(node, cb, need[i])
+            for c in kids[i]:
+                estimates[c] = bounds[c] = None
+        first_e, first_b = estimates[0], bounds[0]
+        if first_e is None or first_b is None:
+            return _Estimate(point_mass(1.0), None), _Bound(np.zeros(self.levels.size), None, 1.0)
+        return first_e, first_b
+
+    # --- timeouts ---------------------------------------------------------------------------
+
+    def _record_factors(self, node: Node, ce: list[_Estimate], cb: list[_Bound]) -> None:
+        tau = node.timeout
+        assert tau is not None
+        for i, (child, est, bnd) in enumerate(zip(node.children, ce, cb, strict=True)):
+            key = node.path if node.op == "retry" else fallback_factor_key(node, i)
+            if child.op == "leaf":
+                value = _leaf_cdf(child, self.components, tau, conditional=True)
+                self.factors[key] = TimeoutFactor(value, value)
+                continue
+            lo, hi = cdf_at(est.success, tau)
+            mass_lo, mass_hi = float(est.success.lo[-1]), float(est.success.hi[-1])
+            if mass_hi <= 0.0:
+                estimate = 1.0
+            else:
+                estimate = (lo / mass_hi + (min(1.0, hi / mass_lo) if mass_lo > 0 else 1.0)) / 2
+            self.factors[key] = TimeoutFactor(
+                estimate, float(level_cdf(bnd.success, np.array([tau]), self.levels)[0])
+            )
+
+    # --- independence ---------------------------------------------------------------------------
+
+    def _attempt(self, node: Node, child: _Estimate, timeout: float | None) -> Attempt:
+        """One try of the child subtree, cut at the per-try timeout."""
+        assert child.failure is not None
+        if timeout is not None and node.op == "leaf":  # the curve gives the cut mass exactly
+            comp, knots = self.knots(node)
+            own = math.inf if node.timeout is None else node.timeout
+            s, f = curve_grid(knots, comp.availability, min(own, timeout), self.leaf_points)
+            return Attempt(s, f, f)
+        return clip_attempt(child.success, child.failure, timeout)
+
+    def _estimate(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
+        k = self.points
+        op = node.op
+        succ = [c.success for c in ce]
+        fail = [c.failure for c in ce if c.failure is not None]
+        if op == "leaf":
+            comp, knots = self.knots(node)
+            s, f = curve_grid(knots, comp.availability, node.timeout, self.leaf_points)
+            return _Estimate(s, f if need else None)
+        if op == "series":
+            return _balanced(ce, self._series_pair)
+        if op == "parallel":
+            n = len(succ)
+            return _Estimate(
+                pointwise(succ, lambda r: r.prod(axis=0), k),
+                pointwise(succ + fail, lambda r: _some_failed(r, n), k) if need else None,
+            )
+        if op == "race":
+            delays = [i * node.hedge_delay for i in range(len(succ))]
+            return _Estimate(
+                pointwise(succ, lambda r: 1.0 - np.prod(1.0 - r, axis=0), k, delays),
+                pointwise(fail, lambda r: r.prod(axis=0), k, delays) if need else None,
+            )
+        if op == "branch":
+            w = np.asarray(node.weights, dtype=np.float64)
+            return _Estimate(
+                pointwise(succ, lambda r: w @ r, k),
+                pointwise(fail, lambda r: w @ r, k) if need else None,
+            )
+        if op == "quorum":
+            n, req = len(succ), node.required
+            return _Estimate(
+                pointwise(succ, lambda r: _at_least(r, req), k),
+                pointwise(succ + fail, lambda r: _all_done_too_few(r, n, req), k) if need else None,
+            )
+        if op == "fallback":
+            return self._fallback(node, ce, need)
+        if op == "retry":
+            return self._retry(node, ce[0], need)
+        if op == "optional":
+            assert ce[0].failure is not None
+            return _Estimate(add(ce[0].success, ce[0].failure, k), point_mass(0.0))
+        return _Estimate(point_mass(1.0), point_mass(0.0))  # async
+
+    def _series_pair(self, a: _Estimate, b: _Estimate) -> _Estimate:
+        k = self.points
+        failure = None
+        if a.failure is not None and b.failure is not None:
+            failure = add(a.failure, convolve(a.success, b.failure, k), k)
+        return _Estimate(convolve(a.success, b.success, k), failure)
+
+    def _fallback(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
+        k = self.points
+        tries = [self._attempt(c, e, node.timeout) for c, e in zip(node.children, ce, strict=True)]
+        # Horner: S1 + F1 * (S2 + F2 * (S3 + ...)), the failed tries' times before each success.
+        total = tries[-1].success
+        for attempt in reversed(tries[:-1]):
+            total = add(attempt.success, attempt.then(total, k), k)
+        if not need:
+            return _Estimate(total, None)
+        return _Estimate(
+            total, _balanced([t.failed for t in tries], lambda a, b: convolve(a, b, k))
+        )
+
+    def _retry(self, node: Node, child: _Estimate, need: bool) -> _Estimate:
+        k = self.points
+        attempt = self._attempt(node.children[0], child, node.timeout)
+        share = retriable_share(node, self.components)
+        final = scale(attempt.failed, 1.0 - share)
+        # Horner over the tries: S + R * (S + R * (...)); a failure ends on a final failure.
+        total, failed = attempt.success, attempt.failed
+        for _ in range(node.attempts - 1):
+            total = add(attempt.success, attempt.then(total, k, share), k)
+            if need:
+                failed = add(final, convolve(scale(attempt.failed, share), failed, k), k)
+        return _Estimate(total, failed if need else None)
+
+    # --- any dependence -------------------------------------------------------------------------
+
+    def _sum(self, bounds: list[Array]) -> Array:
+        return _balanced(bounds, lambda a, b: minplus(a, b, self.levels))
+
+    def _bound(self, node: Node, cb: list[_Bound], need: bool) -> _Bound:
+        lv, op = self.levels, node.op
+        eps = lv.eps
+        succ = [b.success for b in cb]
+        dur = [b.duration for b in cb if b.duration is not None]
+        avail = np.array([b.availability for b in cb])
+        ones, zeros = [1.0] * len(cb), [0.0] * len(cb)
+        if op == "leaf":
+            return self._leaf_bound(node, need)
+        if op in ("series", "parallel"):
+            a = max(0.0, 1.0 - float(np.sum(1.0 - avail)))
+            if op == "series":
+                return _Bound(self._sum(succ), self._sum(dur) if need else None, a)
+            return _Bound(
+                linear_bound(succ, ones, zeros, eps, lv),
+                linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                a,
+            )
+        if op == "race":
+            return self._race_bound(node, cb, need)
+        if op == "branch":
+            w = list(node.weights)
+            a = float(np.dot(w, avail))
+            joint = linear_bound(succ, list(np.multiply(w, avail)), zeros, eps - (1.0 - a), lv)
+            conditional = linear_bound(succ, w, zeros, eps * a, lv)
+            return _Bound(
+                np.minimum(joint, conditional),
+                linear_bound(dur, w, zeros, eps - (1.0 - sum(w)), lv) if need else None,
+                a,
+            )
+        if op == "quorum":
+            return _Bound(
+                self._quorum_bound(succ, avail, node.required),
+                linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                float(_frechet_at_least(avail[:, None], node.required)[0]),
+            )
+        if op in ("fallback", "retry"):
+            tau = node.timeout
+            cut = dur if tau is None else [np.minimum(d, tau) for d in dur]
+            within = (
+                np.ones(len(cb))
+                if tau is None
+                else np.array([level_cdf(q, np.array([tau]), lv)[0] for q in succ])
+            )
+            total = (
+                self._sum(cut)
+                if op == "fallback"
+                else _repeat(cut[0], node.attempts, lambda x, y: minplus(x, y, lv))
+            )
+            return _Bound(total, total, float(np.max(avail * within)))
+        if op == "optional":
+            return _Bound(dur[0], dur[0], 1.0)
+        return _Bound(np.zeros(lv.size), np.zeros(lv.size), 1.0)  # async
+
+    def _leaf_bound(self, node: Node, need: bool) -> _Bound:
+        comp, knots = self.knots(node)
+        probs = 1.0 - self.levels.eps
+        if knots is None:
+            return _Bound(np.zeros(len(probs)), np.zeros(len(probs)), comp.availability)
+        within = 1.0 if node.timeout is None else knots.at(node.timeout)
+        duration = None
+        if need:
+            duration = knots.quantiles(probs)
+            if node.timeout is not None:
+                duration = np.minimum(duration, node.timeout)
+        return _Bound(knots.quantiles(probs * within), duration, comp.availability * within)
+
+    def _race_bound(self, node: Node, cb: list[_Bound], need: bool) -> _Bound:
+        lv = self.levels
+        shifts = [i * node.hedge_delay for i in range(len(cb))]
+        a = max(b.availability for b in cb)
+        first = np.full(lv.size, math.inf)
+        for b, s in zip(cb, shifts, strict=True):
+            if b.availability > 0.0:  # branch i alone: P(ok_i, T_i ≤ t) ≥ A_i·L_i(t)
+                need_level = (
+                    lv.eps if b.availability >= 1.0 else 1.0 - (1.0 - lv.eps) / b.availability
+                )
+                first = np.minimum(first, s + np.append(b.success, math.inf)[lv.down(need_level)])
+        succ = [b.success for b in cb]
+        either = linear_bound(succ, [1.0] * len(cb), shifts, lv.eps * a, lv)
+        success = np.minimum(first, either)
+        success[-1] = 0.0
+        dur = [b.duration for b in cb if b.duration is not None]
+        return _Bound(
+            success, linear_bound(dur, [1.0] * len(cb), shifts, lv.eps, lv) if need else None, a
+        )
+
+    def _quorum_bound(self, succ: list[Array], avail: Array, required: int) -> Array:
+        lv = self.levels
+        points = np.unique(np.concatenate([q[:-1] for q in succ] + [np.zeros(1)]))
+        cdfs = np.stack([level_cdf(q, points, lv) for q in succ])
+        joint = _frechet_at_least(avail[:, None] * cdfs, required)
+        a = float(_frechet_at_least(avail[:, None], required)[0])
+        missing = (1.0 - cdfs).sum(axis=0)
+        conditional = 1.0 - missing / a if a > 0.0 else (missing <= 0.0).astype(np.float64)
+        return from_cdf(points, np.maximum.accumulate(np.maximum(joint, conditional)), lv)
+
+
+def _repeat(x: Array, times: int, combine: Callable[[Array, Array], Array]) -> Array:
+    """x combined with itself `times` times, by doubling."""
+    result: Array | None = None
+    while times:
+        if times & 1:
+            result = x if result is None else combine(result, x)
+        times >>= 1
+        if times:
+            x = combine(x, x)
+    assert result is not None
+    return result
+
+
+def _frechet_at_least(probs: Array, k: int) -> Array:
+    """Lower bound on P(at least k of the events) from their probabilities (rows), any dependence:
+    max over the top-m events, m ≥ k, of (Σ p − (k − 1)) / (m − k + 1)."""
+    top = np.cumsum(np.sort(probs, axis=0)[::-1], axis=0)[k - 1 :]
+    sizes = np.arange(k, probs.shape[0] + 1, dtype=np.float64)[:, None]
+    bound: Array = np.clip(np.max((top - (k - 1)) / (sizes - k + 1), axis=0), 0.0, 1.0)
+    return bound
+
+
+def _some_failed(rows: Array, n: int) -> Array:
+    """P(every branch done by t and not all succeeded) from success rows then failure rows."""
+    all_ok = np.ones(rows.shape[1])
+    some_failed = np.zeros(rows.shape[1])
+    for s, f in zip(rows[:n], rows[n:], strict=True):
+        some_failed = some_failed * (s + f) + all_ok * f
+        all_ok = all_ok * s
+    result: Array = some_failed
+    return result
+
+
+def _at_least(rows: Array, k: int) -> Array:
+    """P(at least k of independent events), the events' probabilities as rows."""
+    dp = np.zeros((k + 1, rows.shape[1]))
+    dp[0] = 1.0
+    for p in rows:
+        nxt = np.empty_like(dp)
+        nxt[k] = dp[k] + dp[k - 1] * p  # k successes is absorbing: "at least k"
+        nxt[1:k] = dp[1:k] * (1.0 - p) + dp[: k - 1] * p
+        nxt[0] = dp[0] * (1.0 - p)
+        dp = nxt
+    result: Array = dp[k]
+    return result
+
+
+def _all_done_too_few(rows: Array, n: int, k: int) -> Array:
+    """P(every member done by t with fewer than k successes) from success then failure rows."""
+    dp = np.zeros((k, rows.shape[1]))
+    dp[0] = 1.0
+    for s, f in zip(rows[:n], rows[n:], strict=True):
+        nxt = dp * f
+        nxt[1:] += dp[:-1] * s
+        dp = nxt
+    result: Array = dp.sum(axis=0)
+    return result

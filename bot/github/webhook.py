@@ -1,0 +1,142 @@
+"""The webhook service: verify → dedupe → enqueue → 202, plus liveness and readiness probes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from bot.github.events import PayloadError, RoutingPolicy, route
+from bot.github.queue import JobQueue, open_queue
+from bot.github.settings import Settings, load_settings
+from bot.github.signature import signature_is_valid
+
+log = logging.getLogger(__name__)
+
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class HeaderLookup(Protocol):
+    """Case-insensitive header access (werkzeug's Headers, or a dict in tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The payload object; a GitHub webhook may send JSON or a form with a `payload` field."""
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        text = fields.get("payload", [""])[0]
+    else:
+        text = body.decode("utf-8")
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, found {type(payload).__name__}")
+    return payload
+
+
+def receive_delivery(
+    headers: HeaderLookup,
+    body: bytes,
+    *,
+    secret: bytes,
+    queue: JobQueue,
+    policy: RoutingPolicy,
+) -> Reply:
+    """Everything after the body is read: signature, headers, payload, dedupe, enqueue."""
+    if not signature_is_valid(secret, body, headers.get("X-Hub-Signature-256")):
+        return Reply(401, {"error": "missing or invalid X-Hub-Signature-256"})
+    event = headers.get("X-GitHub-Event") or ""
+    delivery_id = headers.get("X-GitHub-Delivery") or ""
+    if not _EVENT_NAME.match(event):
+        return Reply(400, {"error": "missing or malformed X-GitHub-Event header"})
+    if not _DELIVERY_ID.match(delivery_id):
+        return Reply(400, {"error": "missing or malformed X-GitHub-Delivery header"})
+    try:
+        payload = decode_payload(body, headers.get("Content-Type") or "application/json")
+        routing = route(event, payload, delivery_id, policy)
+    except PayloadError as exc:
+        return Reply(400, {"error": f"malformed {event} payload: {exc}"})
+    except (ValueError, RecursionError) as exc:
+        return Reply(400, {"error": f"body is not a JSON object: {exc}"})
+    action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    try:
+        outcome = queue.accept_delivery(delivery_id, event, action, routing.jobs)
+    except Exception:
+        # The queue is down, not the request bad: 503 tells GitHub (and people) to retry.
+        log.exception("delivery %s: queue unavailable", delivery_id)
+        return Reply(503, {"error": "job queue unavailable; redeliver later"})
+    if outcome.duplicate:
+        log.info("delivery %s: duplicate", delivery_id)
+        return Reply(200, {"status": "duplicate", "delivery": delivery_id})
+    log.info("delivery %s %s: %s", delivery_id, event, routing.note)
+    if routing.pong:
+        return Reply(200, {"status": "pong", "delivery": delivery_id})
+    status = "queued" if outcome.enqueued else "accepted"
+    return Reply(
+        202,
+        {"status": status, "delivery": delivery_id, "jobs": outcome.enqueued, "note": routing.note},
+    )
+
+
+def _json(reply: Reply) -> Response:
+    response = jsonify(reply.body)
+    response.status_code = reply.status
+    return response
+
+
+def create_app(settings: Settings, queue: JobQueue | None = None) -> Flask:
+    """The Flask app; `queue` defaults to the one the settings name."""
+    secret = settings.require_webhook_secret()
+    jobs = queue if queue is not None else open_queue(settings)
+    policy = RoutingPolicy(review_drafts=settings.review_drafts)
+    limit = settings.max_body_bytes
+    app = Flask("emac_webhook")
+
+    @app.post("/webhook")
+    def webhook() -> Response:
+        if request.content_length is not None and request.content_length > limit:
+            return _json(Reply(413, {"error": f"body larger than {limit} bytes"}))
+        # Read at most one byte past the limit: a lying or absent Content-Length cannot make
+        # the service buffer an unbounded body.
+        body = request.stream.read(limit + 1)
+        if len(body) > limit:
+            return _json(Reply(413, {"error": f"body larger than {limit} bytes"}))
+        return _json(
+            receive_delivery(request.headers, body, secret=secret, queue=jobs, policy=policy)
+        )
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return _json(Reply(200, {"status": "ok"}))
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        if jobs.ping():
+            return _json(Reply(200, {"status": "ready"}))
+        return _json(Reply(503, {"status": "queue unreachable"}))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return _json(Reply(exc.code or 400, {"error": exc.description or exc.name}))
+
+    return app
+
+
+def app_from_env() -> Flask:
+    """Entry point for WSGI servers: `gunicorn 'bot.github.webhook:app_from_env()'`."""
+    return create_app(load_settings(os.environ))
