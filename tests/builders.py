@@ -11,9 +11,14 @@ _counter = itertools.count()
 
 
 def comp(name: str, availability: float, *domains: str) -> ComponentModel:
-    return ComponentModel(name=name, kind="service", availability=availability,
-                          availability_source=HERE, failure_domains=frozenset(domains),
-                          domains_source=HERE)
+    return ComponentModel(
+        name=name,
+        kind="service",
+        availability=availability,
+        availability_source=HERE,
+        failure_domains=frozenset(domains),
+        domains_source=HERE,
+    )
 
 
 def leaf(component: str, timeout: float | None = None) -> Node:

@@ -19,47 +19,91 @@ def bounds(root, *components, timeouts=None):  # type: ignore[no-untyped-def]
 
 
 def test_paper_checkout_expression() -> None:
-    root = series(leaf("front"), op("parallel", leaf("cart"), leaf("pricing")),
-                  race(leaf("paya"), leaf("payb")))
-    o, p, w = bounds(root, comp("front", 0.9995), comp("cart", 0.999), comp("pricing", 0.999),
-                     comp("paya", 0.995, "payment-network"), comp("payb", 0.995, "payment-network"))
+    root = series(
+        leaf("front"),
+        op("parallel", leaf("cart"), leaf("pricing")),
+        race(leaf("paya"), leaf("payb")),
+    )
+    o, p, w = bounds(
+        root,
+        comp("front", 0.9995),
+        comp("cart", 0.999),
+        comp("pricing", 0.999),
+        comp("paya", 0.995, "payment-network"),
+        comp("payb", 0.995, "payment-network"),
+    )
     assert (round(o, 8), round(p, 8), round(w, 10)) == (0.99747706, 0.99251449, 0.9925)
 
 
 @pytest.mark.parametrize(
     ("root", "components", "expected"),
     [
-        pytest.param(race(leaf("a"), leaf("b")), [comp("a", 0.9), comp("b", 0.8)],
-                     (0.98, 0.98, 0.9), id="a race of independent providers multiplies failures"),
-        pytest.param(race(leaf("a"), leaf("b")), [comp("a", 0.9, "d"), comp("b", 0.8, "d")],
-                     (0.98, 0.9, 0.9), id="a shared failure domain removes the redundancy gain"),
-        pytest.param(op("fallback", leaf("a"), leaf("b"), leaf("c")),
-                     [comp("a", 0.9, "x"), comp("b", 0.8, "x"), comp("c", 0.5)],
-                     (1 - 0.1 * 0.2 * 0.5, 1 - 0.1 * 0.5, 0.9),
-                     id="fallback groups sharing alternatives and combines groups independently"),
-        pytest.param(op("retry", leaf("a"), attempts=3), [comp("a", 0.9)],
-                     (1 - 0.1 ** 3, 0.9, 0.9), id="retry helps only under independence"),
-        pytest.param(op("retry", leaf("a"), attempts=2, retriable_share=0.5), [comp("a", 0.9)],
-                     (0.9 + 0.1 * 0.5 * 0.9, 0.9, 0.9),
-                     id="retry with a retriable share retries only that share of failures"),
-        pytest.param(op("quorum", leaf("a"), leaf("b"), leaf("c"), required=2),
-                     [comp("a", 0.9), comp("b", 0.9), comp("c", 0.9)],
-                     (0.972, 0.972, 0.85), id="2-of-3 quorum: Poisson binomial vs Fréchet"),
-        pytest.param(op("quorum", leaf("a"), leaf("b"), leaf("c"), required=2),
-                     [comp("a", 0.9, "z"), comp("b", 0.9, "z"), comp("c", 0.9)],
-                     (0.972, 0.85, 0.85), id="a quorum whose members share a zone gets Fréchet"),
-        pytest.param(op("branch", leaf("a"), leaf("b"), weights=(0.25, 0.75)),
-                     [comp("a", 0.8), comp("b", 0.96)],
-                     (0.92, 0.92, 0.92), id="a weighted branch mixes availabilities"),
-        pytest.param(series(leaf("a"), op("optional", leaf("b")), op("async", leaf("c"))),
-                     [comp("a", 0.99), comp("b", 0.5), comp("c", 0.1)],
-                     (0.99, 0.99, 0.99), id="optional and async steps never fail the journey"),
-        pytest.param(series(leaf("a"), leaf("a")), [comp("a", 0.9)],
-                     (0.9, 0.9, 0.9), id="a component called twice is one random variable"),
-        pytest.param(race(series(leaf("db"), leaf("a")), series(leaf("db"), leaf("b"))),
-                     [comp("db", 0.9), comp("a", 0.8), comp("b", 0.8)],
-                     (0.9 * 0.96, 0.72, 0.7),
-                     id="alternatives through one database are conditioned on its state"),
+        pytest.param(
+            race(leaf("a"), leaf("b")),
+            [comp("a", 0.9), comp("b", 0.8)],
+            (0.98, 0.98, 0.9),
+            id="a race of independent providers multiplies failures",
+        ),
+        pytest.param(
+            race(leaf("a"), leaf("b")),
+            [comp("a", 0.9, "d"), comp("b", 0.8, "d")],
+            (0.98, 0.9, 0.9),
+            id="a shared failure domain removes the redundancy gain",
+        ),
+        pytest.param(
+            op("fallback", leaf("a"), leaf("b"), leaf("c")),
+            [comp("a", 0.9, "x"), comp("b", 0.8, "x"), comp("c", 0.5)],
+            (1 - 0.1 * 0.2 * 0.5, 1 - 0.1 * 0.5, 0.9),
+            id="fallback groups sharing alternatives and combines groups independently",
+        ),
+        pytest.param(
+            op("retry", leaf("a"), attempts=3),
+            [comp("a", 0.9)],
+            (1 - 0.1**3, 0.9, 0.9),
+            id="retry helps only under independence",
+        ),
+        pytest.param(
+            op("retry", leaf("a"), attempts=2, retriable_share=0.5),
+            [comp("a", 0.9)],
+            (0.9 + 0.1 * 0.5 * 0.9, 0.9, 0.9),
+            id="retry with a retriable share retries only that share of failures",
+        ),
+        pytest.param(
+            op("quorum", leaf("a"), leaf("b"), leaf("c"), required=2),
+            [comp("a", 0.9), comp("b", 0.9), comp("c", 0.9)],
+            (0.972, 0.972, 0.85),
+            id="2-of-3 quorum: Poisson binomial vs Fréchet",
+        ),
+        pytest.param(
+            op("quorum", leaf("a"), leaf("b"), leaf("c"), required=2),
+            [comp("a", 0.9, "z"), comp("b", 0.9, "z"), comp("c", 0.9)],
+            (0.972, 0.85, 0.85),
+            id="a quorum whose members share a zone gets Fréchet",
+        ),
+        pytest.param(
+            op("branch", leaf("a"), leaf("b"), weights=(0.25, 0.75)),
+            [comp("a", 0.8), comp("b", 0.96)],
+            (0.92, 0.92, 0.92),
+            id="a weighted branch mixes availabilities",
+        ),
+        pytest.param(
+            series(leaf("a"), op("optional", leaf("b")), op("async", leaf("c"))),
+            [comp("a", 0.99), comp("b", 0.5), comp("c", 0.1)],
+            (0.99, 0.99, 0.99),
+            id="optional and async steps never fail the journey",
+        ),
+        pytest.param(
+            series(leaf("a"), leaf("a")),
+            [comp("a", 0.9)],
+            (0.9, 0.9, 0.9),
+            id="a component called twice is one random variable",
+        ),
+        pytest.param(
+            race(series(leaf("db"), leaf("a")), series(leaf("db"), leaf("b"))),
+            [comp("db", 0.9), comp("a", 0.8), comp("b", 0.8)],
+            (0.9 * 0.96, 0.72, 0.7),
+            id="alternatives through one database are conditioned on its state",
+        ),
     ],
 )
 def test_operator_semantics(root, components, expected) -> None:  # type: ignore[no-untyped-def]

@@ -61,8 +61,11 @@ def structure(node: Node, up: Mapping[str, bool]) -> float:
         return 1.0 if up[node.component] else 0.0
     kids = [structure(c, up) for c in node.children]
     if node.op in ("series", "parallel"):
-        return float(all(k == 1.0 for k in kids)) if all(k in (0.0, 1.0) for k in kids) \
+        return (
+            float(all(k == 1.0 for k in kids))
+            if all(k in (0.0, 1.0) for k in kids)
             else float(np.prod(kids))
+        )
     if node.op in ("race", "fallback"):
         return 1.0 - float(np.prod([1.0 - k for k in kids]))
     if node.op == "retry":
@@ -94,8 +97,9 @@ def independent_truth(node: Node, comps: Mapping[str, ComponentModel]) -> float:
     return total
 
 
-def common_cause_truth(node: Node, comps: Mapping[str, ComponentModel],
-                       shock_share: Mapping[str, float]) -> float:
+def common_cause_truth(
+    node: Node, comps: Mapping[str, ComponentModel], shock_share: Mapping[str, float]
+) -> float:
     """A common-cause model with the same marginals: each domain has a shock that takes all
     its members down; each component also fails on its own so its availability is unchanged."""
     names = used(node)
@@ -103,8 +107,9 @@ def common_cause_truth(node: Node, comps: Mapping[str, ComponentModel],
     shock = {}
     for d in domains:
         members = [n for n in names if d in comps[n].failure_domains]
-        room = min(1 - comps[n].availability ** (1 / len(comps[n].failure_domains))
-                   for n in members)
+        room = min(
+            1 - comps[n].availability ** (1 / len(comps[n].failure_domains)) for n in members
+        )
         shock[d] = shock_share[d] * room
     total = 0.0
     for hits in itertools.product((True, False), repeat=len(domains)):
@@ -115,8 +120,7 @@ def common_cause_truth(node: Node, comps: Mapping[str, ComponentModel],
         own: dict[str, float] = {}
         for n in names:
             survive = float(np.prod([1 - shock[d] for d in comps[n].failure_domains]))
-            own[n] = 0.0 if hit_set & comps[n].failure_domains else \
-                comps[n].availability / survive
+            own[n] = 0.0 if hit_set & comps[n].failure_domains else comps[n].availability / survive
         for states in itertools.product((True, False), repeat=len(names)):
             w = w_hits
             for n, s in zip(names, states, strict=True):
@@ -128,7 +132,9 @@ def common_cause_truth(node: Node, comps: Mapping[str, ComponentModel],
 
 @settings(max_examples=300, deadline=None)
 @given(trees(), components())
-def test_worst_case_le_pessimistic_le_optimistic(root: Node, comps: dict[str, ComponentModel]) -> None:
+def test_worst_case_le_pessimistic_le_optimistic(
+    root: Node, comps: dict[str, ComponentModel]
+) -> None:
     for b in node_bounds(root, comps).values():
         assert b.worst_case <= b.pessimistic <= b.optimistic
         assert 0.0 <= b.worst_case and b.optimistic <= 1.0 + EPS
@@ -136,16 +142,22 @@ def test_worst_case_le_pessimistic_le_optimistic(root: Node, comps: dict[str, Co
 
 @settings(max_examples=200, deadline=None)
 @given(trees(allow_retry=False), components(shared=False))
-def test_optimistic_is_exact_when_nothing_is_shared(root: Node, comps: dict[str, ComponentModel]) -> None:
+def test_optimistic_is_exact_when_nothing_is_shared(
+    root: Node, comps: dict[str, ComponentModel]
+) -> None:
     got = node_bounds(root, comps)[root.path].optimistic
     assert abs(got - independent_truth(root, comps)) <= EPS
 
 
 @settings(max_examples=200, deadline=None)
-@given(trees(allow_retry=True), components(),
-       st.fixed_dictionaries({d: st.floats(0.0, 1.0) for d in DOMAINS}))
+@given(
+    trees(allow_retry=True),
+    components(),
+    st.fixed_dictionaries({d: st.floats(0.0, 1.0) for d in DOMAINS}),
+)
 def test_pessimistic_and_worst_case_never_exceed_a_common_cause_model(
-        root: Node, comps: dict[str, ComponentModel], shocks: dict[str, float]) -> None:
+    root: Node, comps: dict[str, ComponentModel], shocks: dict[str, float]
+) -> None:
     b = node_bounds(root, comps)[root.path]
     truth = common_cause_truth(root, comps, shocks)
     assert b.pessimistic <= truth + EPS
@@ -158,18 +170,31 @@ def test_pessimistic_is_contained_by_a_seeded_monte_carlo_of_common_cause_failur
     n = 1_000_000
     shock = rng.random(n) < 0.004  # the network takes both providers down together
     own = 0.995 / (1 - 0.004)
-    up = {name: rng.random(n) < a for name, a in
-          [("front", 0.9995), ("cart", 0.999), ("pricing", 0.999)]}
+    up = {
+        name: rng.random(n) < a
+        for name, a in [("front", 0.9995), ("cart", 0.999), ("pricing", 0.999)]
+    }
     paya = (rng.random(n) < own) & ~shock
     payb = (rng.random(n) < own) & ~shock
     ok = up["front"] & up["cart"] & up["pricing"] & (paya | payb)
     mean = ok.mean()
     sigma = np.sqrt(mean * (1 - mean) / n)
-    root = op("series", leaf("front"), op("parallel", leaf("cart"), leaf("pricing")),
-              op("race", leaf("paya"), leaf("payb")))
-    comps = {c.name: c for c in [comp("front", 0.9995), comp("cart", 0.999),
-                                 comp("pricing", 0.999), comp("paya", 0.995, "net"),
-                                 comp("payb", 0.995, "net")]}
+    root = op(
+        "series",
+        leaf("front"),
+        op("parallel", leaf("cart"), leaf("pricing")),
+        op("race", leaf("paya"), leaf("payb")),
+    )
+    comps = {
+        c.name: c
+        for c in [
+            comp("front", 0.9995),
+            comp("cart", 0.999),
+            comp("pricing", 0.999),
+            comp("paya", 0.995, "net"),
+            comp("payb", 0.995, "net"),
+        ]
+    }
     b = node_bounds(root, comps)[root.path]
     # 5 sigma: the bound may sit at most that far above the simulated mean by chance.
     assert b.pessimistic <= mean + 5 * sigma

@@ -62,9 +62,12 @@ def test_budget_allocation_adds_up_to_the_error_budget(paper_checkout: Path) -> 
     leaves = cj.budget.leaves
     assert sum(lb.allocated for lb in leaves.values()) == pytest.approx(0.005, rel=1e-12)
     # Worst case of the allocation: series adds, the race takes its better member.
-    worst = (leaves["front"].max_error_ratio + leaves["cart"].max_error_ratio
-             + leaves["pricing"].max_error_ratio
-             + min(leaves["paya"].max_error_ratio, leaves["payb"].max_error_ratio))
+    worst = (
+        leaves["front"].max_error_ratio
+        + leaves["cart"].max_error_ratio
+        + leaves["pricing"].max_error_ratio
+        + min(leaves["paya"].max_error_ratio, leaves["payb"].max_error_ratio)
+    )
     assert worst == pytest.approx(0.005, rel=1e-12)
 
 
@@ -80,15 +83,30 @@ def test_headroom_is_where_the_gating_bound_meets_the_target(paper_checkout: Pat
 
 
 def test_compile_json_follows_the_contract(paper_checkout: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot", "compile", str(paper_checkout),
-                           "--format", "json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "compile", str(paper_checkout), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     doc = json.loads(proc.stdout)
     assert doc["version"] == 1
     j = doc["journeys"]["checkout"]
-    assert set(j) >= {"source", "objective", "availability", "latency", "budget",
-                      "contributors", "decision", "reasons", "confidence"}
-    assert j["objective"] == {"availability": 0.995,
-                              "latency": {"quantile": 0.99, "threshold": 0.4}}
+    assert set(j) >= {
+        "source",
+        "objective",
+        "availability",
+        "latency",
+        "budget",
+        "contributors",
+        "decision",
+        "reasons",
+        "confidence",
+    }
+    assert j["objective"] == {
+        "availability": 0.995,
+        "latency": {"quantile": 0.99, "threshold": 0.4},
+    }
     assert j["availability"]["optimistic"] == pytest.approx(OPTIMISTIC, abs=5e-9)
     assert j["availability"]["pessimistic"] == pytest.approx(PESSIMISTIC, abs=5e-9)
     assert j["availability"]["worstCase"] == pytest.approx(WORST, abs=5e-9)
@@ -99,8 +117,12 @@ def test_compile_json_follows_the_contract(paper_checkout: Path) -> None:
 
 
 def test_text_output_is_a_table_with_the_verdict(paper_checkout: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot", "compile", str(paper_checkout)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "compile", str(paper_checkout)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = proc.stdout
     assert out.splitlines()[0] == "checkout  (spec/emac.checkout.yaml)  FAIL"
     assert "pessimistic 0.99251449" in out
@@ -110,11 +132,16 @@ def test_text_output_is_a_table_with_the_verdict(paper_checkout: Path) -> None:
 def test_derivation_report_keeps_the_papers_shape(paper_checkout: Path) -> None:
     import yaml
 
-    proc = subprocess.run([sys.executable, "-m", "bot", "compile", str(paper_checkout),
-                           "--format", "yaml"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "compile", str(paper_checkout), "--format", "yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     ours = yaml.safe_load(proc.stdout)
-    theirs = yaml.safe_load((paper_checkout / "compiled/report/derivation.checkout.yaml")
-                            .read_text())
+    theirs = yaml.safe_load(
+        (paper_checkout / "compiled/report/derivation.checkout.yaml").read_text()
+    )
     assert ours["kind"] == theirs["kind"] == "DerivationReport"
     assert ours["spec"]["journey"]["operatorGraph"] == theirs["spec"]["journey"]["operatorGraph"]
     assert ours["spec"]["atomicAvailabilityTargets"] == theirs["spec"]["atomicAvailabilityTargets"]
@@ -126,5 +153,9 @@ def test_derivation_report_keeps_the_papers_shape(paper_checkout: Path) -> None:
     assert ra["pessimisticBound"] == ta["pessimisticBound"]
     assert ours["spec"]["governance"]["conservativeGate"]["decision"] == "FAIL"
     prov = ours["spec"]["provenance"]["leaves.paya.availability"]
-    assert prov == {"file": "atomic/openslo/slo.paya.availability.yaml", "line": 32,
-                    "column": 15, "field": "spec.objectives[0].target"}
+    assert prov == {
+        "file": "atomic/openslo/slo.paya.availability.yaml",
+        "line": 32,
+        "column": 15,
+        "field": "spec.objectives[0].target",
+    }

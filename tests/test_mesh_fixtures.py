@@ -179,8 +179,7 @@ BAD = [
     pytest.param(
         "bad-yaml.yaml",
         [
-            "bad-yaml.yaml:11:4: malformed YAML: expected <block end>, but found "
-            "'<block sequence start>'",
+            "bad-yaml.yaml:11:4: malformed YAML: did not find expected key",
         ],
         id="broken YAML names the line and column of the break",
     ),

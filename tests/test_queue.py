@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +212,26 @@ def test_a_job_whose_worker_is_killed_runs_to_completion_exactly_once_more(
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+
+
+def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(make_queue) -> None:  # type: ignore[no-untyped-def]
+    queue = make_queue(lease=1)
+    slow = review(1, "slow", "d-slow")
+    release = threading.Event()
+
+    def handler(job: Job) -> None:
+        calls.append(job)
+        release.wait(30)
+
+    calls: list[Job] = []
+    queue.enqueue(slow)
+    with (
+        worker_thread(queue, handler, lease_seconds=1),
+        worker_thread(queue, handler, lease_seconds=1),
+    ):
+        wait_until(lambda: len(calls) == 1, what="slow job started")
+        # Three leases pass while the job runs; the other worker keeps reconciling meanwhile.
+        time.sleep(3.5)
+        release.set()
+        wait_until(lambda: drained(queue), what="slow job finished")
+    assert calls == [slow]

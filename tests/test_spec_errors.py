@@ -50,64 +50,89 @@ def test_the_base_spec_is_valid(tmp_path: Path) -> None:
 
 
 CASES = [
-    pytest.param(GOOD.replace("      - ref: web\n", "      - ref: web\n     bad: [\n"),
-                 "journey.yaml:13:6: malformed YAML: expected <block end>, but found '<block mapping start>'",
-                 id="malformed YAML names the line and column of the break"),
-    pytest.param(GOOD.replace("    type: series", "    type: series\n    stpes: []"),
-                 "journey.yaml:11:5: spec.operator.stpes: unknown key 'stpes' "
-                 "(did you mean \"steps\"?)",
-                 id="an unknown key is rejected with a suggestion at the key itself"),
-    pytest.param(GOOD.replace("target: 0.99\n", "target: high\n"),
-                 "journey.yaml:8:15: spec.objectives.availability.target: Input should be a "
-                 "valid number, unable to parse string as a number (got 'high')",
-                 id="a wrong type names the value it found"),
-    pytest.param(GOOD.replace("target: 0.99\n", "target: 1.5\n"),
-                 "journey.yaml:8:15: spec.objectives.availability.target: Input should be less "
-                 "than or equal to 1 (got 1.5)",
-                 id="a target above 1 is outside (0,1]"),
-    pytest.param(GOOD.replace("web: {availability: 0.999}", "web: {availability: 0}"),
-                 "journey.yaml:18:25: spec.components.web.availability: Input should be "
-                 "greater than 0 (got 0)",
-                 id="a zero availability is outside (0,1]"),
-    pytest.param(GOOD.replace("- ref: pay-b", "- ref: pay-c"),
-                 "journey.yaml:16:18: spec.operator.steps[1].branches[1].ref: unknown component "
-                 "'pay-c' (did you mean \"pay-b\"?); components: pay-a, pay-b, web",
-                 id="a leaf naming a missing component is a missing ref"),
-    pytest.param(GOOD.replace("web: {availability: 0.999}", "web: {atomicSLORef: \"openslo:web-slo\"}"),
-                 "journey.yaml:18:25: spec.components.web.atomicSLORef: no OpenSLO SLO named "
-                 "'web-slo'",
-                 id="an atomicSLORef naming a missing OpenSLO SLO is a missing ref"),
-    pytest.param(GOOD.replace("      - type: race\n        branches:",
-                              "      - type: branch\n        routes:\n          - weight: 0.7\n"
-                              "            target: {ref: pay-a}\n          - weight: 0.2\n"
-                              "            target: {ref: pay-b}\n        branches:"),
-                 None, id="placeholder replaced below"),
-    pytest.param(GOOD.replace("    type: series", "    type: seres"),
-                 "journey.yaml:10:5: spec.operator: expected `ref: <component>` or `type:` one of "
-                 "series, parallel, race, fallback, retry, branch, quorum, optional, async "
-                 "(got a mapping)",
-                 id="an unknown operator type lists the known ones"),
-    pytest.param(GOOD.replace("  name: shop\n", "  name: shop\n  name: shop2\n"),
-                 "journey.yaml:5:3: metadata.name: duplicate key (the later value would silently "
-                 "win)",
-                 id="a duplicate key is refused rather than silently overwritten"),
-    pytest.param(GOOD.replace("kind: JourneyIntent", "kind: JourneyIntnet"),
-                 "journey.yaml:2:7: kind: unknown kind 'JourneyIntnet' (did you mean "
-                 "\"JourneyIntent\"?)",
-                 id="an unknown EmaC kind gets a suggestion"),
-    pytest.param(GOOD.replace("  objectives:\n", "  objectivs:\n"),
-                 "journey.yaml:6:3: spec.objectivs: unknown key 'objectivs' (did you mean "
-                 "\"objectives\"?)",
-                 id="a misspelt required block is named, not only reported missing"),
+    pytest.param(
+        GOOD.replace("      - ref: web\n", "      - ref: web\n     bad: [\n"),
+        "journey.yaml:13:6: malformed YAML: did not find expected key",
+        id="malformed YAML names the line and column of the break",
+    ),
+    pytest.param(
+        GOOD.replace("    type: series", "    type: series\n    stpes: []"),
+        "journey.yaml:11:5: spec.operator.stpes: unknown key 'stpes' (did you mean \"steps\"?)",
+        id="an unknown key is rejected with a suggestion at the key itself",
+    ),
+    pytest.param(
+        GOOD.replace("target: 0.99\n", "target: high\n"),
+        "journey.yaml:8:15: spec.objectives.availability.target: Input should be a "
+        "valid number, unable to parse string as a number (got 'high')",
+        id="a wrong type names the value it found",
+    ),
+    pytest.param(
+        GOOD.replace("target: 0.99\n", "target: 1.5\n"),
+        "journey.yaml:8:15: spec.objectives.availability.target: Input should be less "
+        "than or equal to 1 (got 1.5)",
+        id="a target above 1 is outside (0,1]",
+    ),
+    pytest.param(
+        GOOD.replace("web: {availability: 0.999}", "web: {availability: 0}"),
+        "journey.yaml:18:25: spec.components.web.availability: Input should be "
+        "greater than 0 (got 0)",
+        id="a zero availability is outside (0,1]",
+    ),
+    pytest.param(
+        GOOD.replace("- ref: pay-b", "- ref: pay-c"),
+        "journey.yaml:16:18: spec.operator.steps[1].branches[1].ref: unknown component "
+        "'pay-c' (did you mean \"pay-b\"?); components: pay-a, pay-b, web",
+        id="a leaf naming a missing component is a missing ref",
+    ),
+    pytest.param(
+        GOOD.replace("web: {availability: 0.999}", 'web: {atomicSLORef: "openslo:web-slo"}'),
+        "journey.yaml:18:25: spec.components.web.atomicSLORef: no OpenSLO SLO named 'web-slo'",
+        id="an atomicSLORef naming a missing OpenSLO SLO is a missing ref",
+    ),
+    pytest.param(
+        GOOD.replace(
+            "      - type: race\n        branches:",
+            "      - type: branch\n        routes:\n          - weight: 0.7\n"
+            "            target: {ref: pay-a}\n          - weight: 0.2\n"
+            "            target: {ref: pay-b}\n        branches:",
+        ),
+        None,
+        id="placeholder replaced below",
+    ),
+    pytest.param(
+        GOOD.replace("    type: series", "    type: seres"),
+        "journey.yaml:10:5: spec.operator: expected `ref: <component>` or `type:` one of "
+        "series, parallel, race, fallback, retry, branch, quorum, optional, async "
+        "(got a mapping)",
+        id="an unknown operator type lists the known ones",
+    ),
+    pytest.param(
+        GOOD.replace("  name: shop\n", "  name: shop\n  name: shop2\n"),
+        "journey.yaml:5:3: metadata.name: duplicate key (the later value would silently win)",
+        id="a duplicate key is refused rather than silently overwritten",
+    ),
+    pytest.param(
+        GOOD.replace("kind: JourneyIntent", "kind: JourneyIntnet"),
+        "journey.yaml:2:7: kind: unknown kind 'JourneyIntnet' (did you mean \"JourneyIntent\"?)",
+        id="an unknown EmaC kind gets a suggestion",
+    ),
+    pytest.param(
+        GOOD.replace("  objectives:\n", "  objectivs:\n"),
+        "journey.yaml:6:3: spec.objectivs: unknown key 'objectivs' (did you mean \"objectives\"?)",
+        id="a misspelt required block is named, not only reported missing",
+    ),
 ]
 # Weights that do not sum to one: built from the base spec.
 CASES[7] = pytest.param(
-    GOOD.replace("      - type: race\n        branches:\n          - ref: pay-a\n          - ref: pay-b\n",
-                 "      - type: branch\n        routes:\n          - weight: 0.7\n"
-                 "            target: {ref: pay-a}\n          - weight: 0.2\n"
-                 "            target: {ref: pay-b}\n"),
+    GOOD.replace(
+        "      - type: race\n        branches:\n          - ref: pay-a\n          - ref: pay-b\n",
+        "      - type: branch\n        routes:\n          - weight: 0.7\n"
+        "            target: {ref: pay-a}\n          - weight: 0.2\n"
+        "            target: {ref: pay-b}\n",
+    ),
     "journey.yaml:15:11: spec.operator.steps[1].routes: route weights sum to 0.9, expected 1",
-    id="branch weights that do not sum to 1 are caught")
+    id="branch weights that do not sum to 1 are caught",
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
@@ -117,9 +142,13 @@ def test_bad_input_is_reported_at_its_location(tmp_path: Path, text: str, expect
 
 
 def test_a_journey_reference_cycle_is_caught(tmp_path: Path) -> None:
-    a = GOOD.replace("name: shop", "name: a").replace("- ref: web", "- ref: \"journey:b\"")
-    b = (GOOD.replace("name: shop", "name: b").replace("- ref: web", "- ref: \"journey:a\"")
-         .replace("pay-", "b-pay-").replace("web:", "b-web:"))
+    a = GOOD.replace("name: shop", "name: a").replace("- ref: web", '- ref: "journey:b"')
+    b = (
+        GOOD.replace("name: shop", "name: b")
+        .replace("- ref: web", '- ref: "journey:a"')
+        .replace("pay-", "b-pay-")
+        .replace("web:", "b-web:")
+    )
     (tmp_path / "b.yaml").write_text(b)
     errors = _errors(tmp_path, a, "a.yaml")
     # Each journey's build reports the ref that closes its cycle, in the file where it stands.
@@ -147,8 +176,9 @@ def test_an_alias_bomb_is_stopped(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
-    text = GOOD.replace("target: 0.99\n", "target: 2\n").replace("    type: series",
-                                                                  "    type: series\n    x: 1")
+    text = GOOD.replace("target: 0.99\n", "target: 2\n").replace(
+        "    type: series", "    type: series\n    x: 1"
+    )
     errors = _errors(tmp_path, text)
     assert len(errors) == 2
 
@@ -160,7 +190,9 @@ def test_a_foreign_broken_yaml_file_in_a_folder_is_skipped(tmp_path: Path) -> No
     assert model.name == "shop"
 
 
-def test_cli_exits_2_with_the_message_and_no_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_2_with_the_message_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "journey.yaml").write_text(GOOD.replace("- ref: pay-b", "- ref: pay-c"))
     assert main(["compile", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -170,8 +202,11 @@ def test_cli_exits_2_with_the_message_and_no_traceback(tmp_path: Path, capsys: p
 
 def test_cli_subprocess_never_prints_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "journey.yaml").write_bytes(b"\xff\xfe not utf-8")
-    proc = subprocess.run([sys.executable, "-m", "bot", "compile", str(tmp_path / "journey.yaml")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "compile", str(tmp_path / "journey.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "not UTF-8 text" in proc.stderr
     assert "Traceback" not in proc.stderr

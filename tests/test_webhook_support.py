@@ -21,18 +21,61 @@ from bot.github.signature import sign
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 WEBHOOKS = REFERENCE / "github" / "webhooks"
+REPLAY = REFERENCE / "github" / "pygithub-replay"
 SECRET = b"It's a Secret to Everybody"
+
+
+def _reference(path: Path) -> Path:
+    if not path.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"reference data missing: {path}")
+        pytest.skip("reference data not present")
+    return path
 
 
 def payload(name: str) -> dict[str, Any]:
     """A real delivery body from the reference set, e.g. `pull_request/opened.payload.json`."""
-    path = WEBHOOKS / name
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"reference payload missing: {path}")
-        pytest.skip("reference payloads not present")
-    data: dict[str, Any] = json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(_reference(WEBHOOKS / name).read_text())
     return data
+
+
+@dataclass(frozen=True)
+class RecordedExchange:
+    """One real request/response pair from PyGithub's replay data."""
+
+    method: str
+    host: str
+    path: str
+    status: int
+    body: str
+
+
+def recorded_exchanges(name: str) -> list[RecordedExchange]:
+    """Parse a replay file: per request ten lines (protocol, verb, host, port, path, request
+    headers, request body, status, response headers, response body), then a blank line."""
+    lines = _reference(REPLAY / name).read_text().split("\n")
+    exchanges = []
+    for start in range(0, len(lines) - 9, 11):
+        block = lines[start : start + 10]
+        exchanges.append(RecordedExchange(block[1], block[2], block[4], int(block[7]), block[9]))
+    return exchanges
+
+
+def throwaway_rsa_key() -> tuple[bytes, bytes]:
+    """A fresh RSA key pair (private PEM, public PEM) standing in for an App's key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
 
 
 def variant(name: str, **changes: Any) -> dict[str, Any]:
@@ -119,7 +162,7 @@ class LoopbackServer:
 def serving(app: Flask) -> Iterator[LoopbackServer]:
     """The app behind a real threaded HTTP server on a free loopback port."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield LoopbackServer("127.0.0.1", server.server_port)

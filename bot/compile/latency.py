@@ -59,6 +59,7 @@ from bot.compile.latency_grid import (
     add,
     cdf_at,
     clip_attempt,
+    condition,
     convolve,
     curve_grid,
     from_cdf,
@@ -90,8 +91,25 @@ class TimeoutFactor:
 
 @dataclass(frozen=True)
 class _Estimate:
-    success: GridCdf
-    failure: GridCdf | None  # only kept when an ancestor needs failed attempts' durations
+    """A node's laws under independence: P(success) in [ok_lo, ok_hi], the latency law of its
+    successes, and the sub-probability law of its failures' durations (when an ancestor needs
+    it). Keeping the success mass apart from the latency law keeps mass brackets out of sums."""
+
+    ok_lo: float
+    ok_hi: float
+    latency: GridCdf
+    failure: GridCdf | None
+
+    @property
+    def success(self) -> GridCdf:
+        """The sub-probability law of successes."""
+        g = self.latency
+        return GridCdf(g.exp, g.lo * self.ok_lo, g.hi * self.ok_hi)
+
+
+def _conditioned(success: GridCdf, failure: GridCdf | None) -> _Estimate:
+    ok_lo, ok_hi, latency = condition(success)
+    return _Estimate(ok_lo, ok_hi, latency, failure)
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,7 @@ def compile_latency(
     estimate, bound = _Engine(components, grid_points, levels).run(root, only_under_timeouts=False)
     out: dict[str, QuantileBound] = {}
     for key, q in quantiles.items():
-        lo, hi = quantile_bracket(estimate.success, q)
+        lo, hi = quantile_bracket(estimate.latency, q)
         upper = max(float(bound.success[levels.index(q)]), hi)
         out[key] = QuantileBound(
             quantile=q, estimate=(lo + hi) / 2.0, bracket=(lo, hi), upper=upper
@@ -241,7 +259,8 @@ class _Engine:
                 estimates[c] = bounds[c] = None
         first_e, first_b = estimates[0], bounds[0]
         if first_e is None or first_b is None:
-            return _Estimate(point_mass(1.0), None), _Bound(np.zeros(self.levels.size), None, 1.0)
+            empty = _Estimate(1.0, 1.0, point_mass(1.0), None)
+            return empty, _Bound(np.zeros(self.levels.size), None, 1.0)
         return first_e, first_b
 
     # --- timeouts ---------------------------------------------------------------------------
@@ -255,14 +274,9 @@ class _Engine:
                 value = _leaf_cdf(child, self.components, tau, conditional=True)
                 self.factors[key] = TimeoutFactor(value, value)
                 continue
-            lo, hi = cdf_at(est.success, tau)
-            mass_lo, mass_hi = float(est.success.lo[-1]), float(est.success.hi[-1])
-            if mass_hi <= 0.0:
-                estimate = 1.0
-            else:
-                estimate = (lo / mass_hi + (min(1.0, hi / mass_lo) if mass_lo > 0 else 1.0)) / 2
+            lo, hi = cdf_at(est.latency, tau)
             self.factors[key] = TimeoutFactor(
-                estimate, float(level_cdf(bnd.success, np.array([tau]), self.levels)[0])
+                (lo + hi) / 2.0, float(level_cdf(bnd.success, np.array([tau]), self.levels)[0])
             )
 
     # --- independence ---------------------------------------------------------------------------
@@ -280,37 +294,22 @@ class _Engine:
     def _estimate(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
         k = self.points
         op = node.op
-        succ = [c.success for c in ce]
         fail = [c.failure for c in ce if c.failure is not None]
         if op == "leaf":
             comp, knots = self.knots(node)
             s, f = curve_grid(knots, comp.availability, node.timeout, self.leaf_points)
-            return _Estimate(s, f if need else None)
+            return _conditioned(s, f if need else None)
         if op == "series":
             return _balanced(ce, self._series_pair)
         if op == "parallel":
-            n = len(succ)
+            n = len(ce)
             return _Estimate(
-                pointwise(succ, lambda r: r.prod(axis=0), k),
-                pointwise(succ + fail, lambda r: _some_failed(r, n), k) if need else None,
-            )
-        if op == "race":
-            delays = [i * node.hedge_delay for i in range(len(succ))]
-            return _Estimate(
-                pointwise(succ, lambda r: 1.0 - np.prod(1.0 - r, axis=0), k, delays),
-                pointwise(fail, lambda r: r.prod(axis=0), k, delays) if need else None,
-            )
-        if op == "branch":
-            w = np.asarray(node.weights, dtype=np.float64)
-            return _Estimate(
-                pointwise(succ, lambda r: w @ r, k),
-                pointwise(fail, lambda r: w @ r, k) if need else None,
-            )
-        if op == "quorum":
-            n, req = len(succ), node.required
-            return _Estimate(
-                pointwise(succ, lambda r: _at_least(r, req), k),
-                pointwise(succ + fail, lambda r: _all_done_too_few(r, n, req), k) if need else None,
+                math.prod(c.ok_lo for c in ce),
+                math.prod(c.ok_hi for c in ce),
+                pointwise([c.latency for c in ce], lambda r: r.prod(axis=0), k),
+                pointwise([c.success for c in ce] + fail, lambda r: _some_failed(r, n), k)
+                if need
+                else None,
             )
         if op == "fallback":
             return self._fallback(node, ce, need)
@@ -318,15 +317,36 @@ class _Engine:
             return self._retry(node, ce[0], need)
         if op == "optional":
             assert ce[0].failure is not None
-            return _Estimate(add(ce[0].success, ce[0].failure, k), point_mass(0.0))
-        return _Estimate(point_mass(1.0), point_mass(0.0))  # async
+            _, _, latency = condition(add(ce[0].success, ce[0].failure, k))
+            return _Estimate(1.0, 1.0, latency, point_mass(0.0))
+        if op == "async":
+            return _Estimate(1.0, 1.0, point_mass(1.0), point_mass(0.0))
+        succ = [c.success for c in ce]
+        if op == "race":
+            delays = [i * node.hedge_delay for i in range(len(succ))]
+            return _conditioned(
+                pointwise(succ, lambda r: 1.0 - np.prod(1.0 - r, axis=0), k, delays),
+                pointwise(fail, lambda r: r.prod(axis=0), k, delays) if need else None,
+            )
+        if op == "branch":
+            w = np.asarray(node.weights, dtype=np.float64)
+            return _conditioned(
+                pointwise(succ, lambda r: w @ r, k),
+                pointwise(fail, lambda r: w @ r, k) if need else None,
+            )
+        n, req = len(succ), node.required  # quorum
+        return _conditioned(
+            pointwise(succ, lambda r: _at_least(r, req), k),
+            pointwise(succ + fail, lambda r: _all_done_too_few(r, n, req), k) if need else None,
+        )
 
     def _series_pair(self, a: _Estimate, b: _Estimate) -> _Estimate:
         k = self.points
         failure = None
         if a.failure is not None and b.failure is not None:
             failure = add(a.failure, convolve(a.success, b.failure, k), k)
-        return _Estimate(convolve(a.success, b.success, k), failure)
+        latency = convolve(a.latency, b.latency, k)
+        return _Estimate(a.ok_lo * b.ok_lo, a.ok_hi * b.ok_hi, latency, failure)
 
     def _fallback(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
         k = self.points
@@ -336,8 +356,8 @@ class _Engine:
         for attempt in reversed(tries[:-1]):
             total = add(attempt.success, attempt.then(total, k), k)
         if not need:
-            return _Estimate(total, None)
-        return _Estimate(
+            return _conditioned(total, None)
+        return _conditioned(
             total, _balanced([t.failed for t in tries], lambda a, b: convolve(a, b, k))
         )
 
@@ -352,7 +372,7 @@ class _Engine:
             total = add(attempt.success, attempt.then(total, k, share), k)
             if need:
                 failed = add(final, convolve(scale(attempt.failed, share), failed, k), k)
-        return _Estimate(total, failed if need else None)
+        return _conditioned(total, failed if need else None)
 
     # --- any dependence -------------------------------------------------------------------------
 

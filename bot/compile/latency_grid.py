@@ -21,6 +21,8 @@ _DIRECT_CONVOLUTION = 48
 PROBABILITY_SLACK = 1e-10
 # Tail mass a grid may drop: the lower side moves it to infinity, the upper side to the cut.
 TAIL_MASS = 1e-13
+# Bound on the mass all those cuts drop together in one compile (far fewer than 10^4 cuts).
+LOST_MASS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def clip_attempt(success: GridCdf, failure: GridCdf, timeout: float | None) -> A
     before = math.ceil(timeout / step) - 1  # the last cell starting before the timeout
     n = k + 2
     s_lo, s_hi, f_lo, f_hi = (_pad(v, n)[:n].copy() for v in (s.lo, s.hi, f.lo, f.hi))
-    cut = GridCdf(exp, s_lo[: k + 1], s_hi[: k + 1])
+    cut = GridCdf(exp, _pad(s_lo[: k + 1], k + 2), _pad(s_hi[: k + 1], k + 2))
     failed_lo = np.concatenate([f_lo[: before + 1], [max(f_lo[before], 1.0 - s_hi[k])]])
     failed_hi = np.concatenate([f_hi[:k], [max(f_hi[k], 1.0 - s_lo[k])]])
     retried = GridCdf(exp, f_lo[: before + 1], f_hi[: before + 1])
@@ -246,16 +248,26 @@ def cdf_at(g: GridCdf, t: float) -> tuple[float, float]:
     return (0.0, 0.0) if k < 0 else (float(g.lo[k]), float(g.hi[k]))
 
 
-def quantile_bracket(g: GridCdf, q: float) -> tuple[float, float]:
-    """[a, b] containing the q-quantile of the law F / F(∞) (success-conditioned latency)."""
-    mass_lo, mass_hi = float(g.lo[-1]), float(g.hi[-1])
+def condition(law: GridCdf) -> tuple[float, float, GridCdf]:
+    """Bounds on the mass of a sub-probability law and the bracket of the law it conditions to.
+
+    Every law here keeps all its mass on [0, t_{n-1}] (up to LOST_MASS), so the conditioned
+    law's lower side reaches one at the last point whatever the mass bracket.
+    """
+    mass_hi = min(1.0, float(law.hi[-1]))
+    mass_lo = min(float(law.lo[-1]), mass_hi)
     if mass_hi <= 0.0:
-        return (math.inf, math.inf)
-    upper_cdf = np.minimum(1.0, g.hi / mass_lo) if mass_lo > 0 else np.ones(g.size)
-    lower_cdf = g.lo / mass_hi
-    first = int(np.searchsorted(upper_cdf, q - PROBABILITY_SLACK, side="left"))
-    last = int(np.searchsorted(lower_cdf, q + PROBABILITY_SLACK, side="left"))
-    # All mass lies on [0, t_{n-1}], so the quantile is never past the last point.
+        return 0.0, 0.0, point_mass(1.0)
+    lo = law.lo / mass_hi
+    lo[-1] = max(lo[-1], 1.0 - LOST_MASS)
+    hi = np.minimum(1.0, law.hi / mass_lo) if mass_lo > 0.0 else np.ones(law.size)
+    return mass_lo, mass_hi, GridCdf(law.exp, lo, hi)
+
+
+def quantile_bracket(g: GridCdf, q: float) -> tuple[float, float]:
+    """[a, b] containing the q-quantile of the probability law g."""
+    first = int(np.searchsorted(g.hi, q - PROBABILITY_SLACK, side="left"))
+    last = int(np.searchsorted(g.lo, q + PROBABILITY_SLACK, side="left"))
     return (min(first, g.size - 1) * g.step, min(last, g.size - 1) * g.step)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -289,9 +289,12 @@ class SpanCollector:
         self.domain_prefixes = tuple(domain_prefixes)
         self.traces: dict[str, list[_Rec]] = {}
         self.files: list[str] = []
-        self.labels: Counter[tuple[str, str, str]] = Counter()
         self.service_spans: Counter[str] = Counter()
         self.span_count = 0
+        self._own_labels: Counter[tuple[str, str, str]] = Counter()
+        # Resource attributes are shared by a batch's spans: count spans per resource object
+        # (kept alive here, so its id stays unique) and read its labels once at the end.
+        self._resources: dict[int, tuple[Mapping[str, str], Counter[str]]] = {}
         self._file_ids: dict[str, int] = {}
         self._strings: dict[str, str] = {}  # one copy of each service/operation name
 
@@ -324,15 +327,34 @@ class SpanCollector:
             trace.append(rec)
         self.span_count += 1
         self.service_spans[service] += 1
-        keys, prefixes, labels = self.domain_keys, self.domain_prefixes, self.labels
-        for key, value in span.attributes.items():
+        resource = span.attributes.resource
+        shared = self._resources.get(id(resource))
+        if shared is None:
+            shared = self._resources[id(resource)] = (resource, Counter())
+        shared[1][service] += 1
+        keys, prefixes, labels = self.domain_keys, self.domain_prefixes, self._own_labels
+        for key, value in span.attributes.own.items():
             if key in keys or key.startswith(prefixes):
                 labels[(service, key, value)] += 1
+                hidden = resource.get(key)
+                if hidden is not None:  # the span's own value replaces its resource's
+                    labels[(service, key, hidden)] -= 1
 
     def add_all(self, spans: Iterable[Span]) -> SpanCollector:
         for span in spans:
             self.add(span)
         return self
+
+    def label_counts(self) -> Counter[tuple[str, str, str]]:
+        """How many spans of each service carried each (label, value)."""
+        counts = Counter(self._own_labels)
+        keys, prefixes = self.domain_keys, self.domain_prefixes
+        for resource, services in self._resources.values():
+            for key, value in resource.items():
+                if key in keys or key.startswith(prefixes):
+                    for service, spans in services.items():
+                        counts[(service, key, value)] += spans
+        return +counts  # drops labels every span overrode
 
 
 # --- inference -------------------------------------------------------------------------------
@@ -444,6 +466,7 @@ class _Journey:
         self.server_view: dict[str, _LeafTally] = defaultdict(_LeafTally)
         self.client_view: dict[str, _LeafTally] = defaultdict(_LeafTally)
         self.services: dict[str, None] = {}
+        self.labels = collector.label_counts()
 
     # One trace -------------------------------------------------------------------------------
 
@@ -835,7 +858,7 @@ class _Journey:
 
     def _domain_evidence(self, service: str) -> DomainLabels:
         by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for (owner, key, value), count in self.collector.labels.items():
+        for (owner, key, value), count in self.labels.items():
             if owner == service:
                 by_key[key].append((value, count))
         limit = self.settings.max_label_values

@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from types import MappingProxyType
+from typing import Any, BinaryIO, Literal, TypeVar, overload
 
 import ijson  # type: ignore[import-untyped]
 
 from bot.spec.errors import Location, SpecError, SpecProblem
 
 TraceFormat = Literal["otlp", "jaeger", "zipkin"]
+_T = TypeVar("_T")
 
 # Which ijson backend runs (yajl2_c when the C extension is installed, else pure Python).
 IJSON_BACKEND: str = ijson.backend
@@ -42,12 +44,51 @@ class SpanKind(StrEnum):
     CONSUMER = "consumer"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for the same reason as Span below
 class SpanSource:
     """Where a span was read: the file and its 0-based position among the file's spans."""
 
     file: str
     index: int
+
+
+class SpanAttributes(Mapping[str, str]):
+    """A span's attributes merged over its resource's (span keys win), without copying.
+
+    Every span of a batch shares one resource mapping; `own` and `resource` stay visible so
+    inference can count resource labels once per resource instead of once per span.
+    """
+
+    __slots__ = ("own", "resource")
+
+    def __init__(self, own: dict[str, str], resource: Mapping[str, str]) -> None:
+        self.own = own
+        self.resource = resource
+
+    def __getitem__(self, key: str) -> str:
+        own = self.own
+        return own[key] if key in own else self.resource[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.own or key in self.resource
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+    @overload
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
+    def get(self, key: str, /, default: object = None) -> object:
+        own = self.own  # a dict lookup first: this runs for every span
+        return own[key] if key in own else self.resource.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.own
+        yield from (key for key in self.resource if key not in self.own)
+
+    def __len__(self) -> int:
+        return len(self.own) + sum(1 for key in self.resource if key not in self.own)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 # Not frozen: a frozen dataclass costs ~9x more to build, which shows at a million spans.
@@ -65,7 +106,7 @@ class Span:
     start_ns: int
     end_ns: int
     is_error: bool
-    attributes: Mapping[str, str] = field(hash=False)
+    attributes: SpanAttributes = field(hash=False)
     source: SpanSource
     peer_service: str | None = None  # the callee a client span names (peer.service, Zipkin)
     shared: bool = False  # Zipkin: the server half of a span id shared with its client
@@ -192,6 +233,7 @@ class _Resource:
     attributes: dict[str, str]
 
 
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 _NO_RESOURCE = _Resource("unknown_service", {})
 
 
@@ -373,7 +415,7 @@ def _otlp_span(raw: object, resource: _Resource, source: SpanSource, batch: int)
         parent_id = _otlp_id(raw, "parentSpanId", 8, source, batch)
     if parent_id is not None and not parent_id.strip("0"):
         parent_id = None
-    attributes = dict(resource.attributes)
+    attributes: dict[str, str] = {}
     own = get("attributes")
     if own:
         _add_otlp_attributes(attributes, own)
@@ -402,7 +444,7 @@ def _otlp_span(raw: object, resource: _Resource, source: SpanSource, batch: int)
         start_ns,
         end_ns,
         code in _OTLP_ERROR or _http_error(attributes),
-        attributes,
+        SpanAttributes(attributes, resource.attributes),
         source,
         attributes.get("peer.service"),
     )
@@ -473,24 +515,44 @@ def _read_jaeger(stream: BinaryIO, file: str) -> Iterator[Span]:
         spans = trace.get("spans") or []
         if not isinstance(processes, dict) or not isinstance(spans, list):
             raise _problem(file, where, "expected `spans` (list) and `processes` (object)")
+        known = {
+            str(pid): _JaegerProcess(process)
+            for pid, process in processes.items()
+            if isinstance(process, dict)
+        }
         for position, raw in enumerate(spans):
             path = f"{where}.spans[{position}]" if where else f"spans[{position}]"
-            yield _jaeger_span(raw, processes, SpanSource(file, index), path, trace.get("traceID"))
+            yield _jaeger_span(raw, known, SpanSource(file, index), path, trace.get("traceID"))
             index += 1
 
 
+class _JaegerProcess:
+    """A Jaeger process: the service name and its tags, the span's resource attributes."""
+
+    __slots__ = ("service", "tags")
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.service = str(raw.get("serviceName") or "unknown_service")
+        self.tags = _jaeger_tags(raw.get("tags"))
+
+
 def _jaeger_span(
-    raw: object, processes: Mapping[str, Any], source: SpanSource, where: str, trace_id: object
+    raw: object,
+    processes: Mapping[str, _JaegerProcess],
+    source: SpanSource,
+    where: str,
+    trace_id: object,
 ) -> Span:
     if not isinstance(raw, dict):
         raise _problem(source.file, where, f"span #{source.index} is not a JSON object")
-    process = raw.get("process") or processes.get(str(raw.get("processID")), None)
-    if not isinstance(process, dict):
+    inline = raw.get("process")
+    process = _JaegerProcess(inline) if isinstance(inline, dict) else None
+    process = process or processes.get(str(raw.get("processID")))
+    if process is None:
         raise _problem(
             source.file, f"{where}.processID", f"no process {raw.get('processID')!r} in the trace"
         )
-    attributes = _jaeger_tags(process.get("tags"))
-    attributes.update(_jaeger_tags(raw.get("tags")))
+    attributes = _jaeger_tags(raw.get("tags"))
     parent, follows = None, False
     for ref in raw.get("references") or []:
         if isinstance(ref, dict) and ref.get("refType", "CHILD_OF") == "CHILD_OF":
@@ -501,21 +563,22 @@ def _jaeger_span(
     parent = parent or raw.get("parentSpanID")
     start_us = _int(raw.get("startTime"), source, where, "startTime")
     duration_us = _int(raw.get("duration", 0), source, where, "duration")
+    merged = SpanAttributes(attributes, process.tags)
     return Span(
         trace_id=_hex_id(raw.get("traceID") or trace_id, 0, source, where, "traceID"),
         span_id=_hex_id(raw.get("spanID"), 0, source, where, "spanID"),
         parent_id=_parent_id(parent, 0, source, where, "references"),
-        service=str(process.get("serviceName") or "unknown_service"),
+        service=process.service,
         operation=str(raw.get("operationName") or ""),
-        kind=_named_kind(attributes.get("span.kind")),
+        kind=_named_kind(merged.get("span.kind")),
         start_ns=start_us * 1000,
         end_ns=(start_us + duration_us) * 1000,
-        is_error=attributes.get("error") == "true"
-        or attributes.get("otel.status_code") == "ERROR"
-        or _http_error(attributes),
-        attributes=attributes,
+        is_error=merged.get("error") == "true"
+        or merged.get("otel.status_code") == "ERROR"
+        or _http_error(merged),
+        attributes=merged,
         source=source,
-        peer_service=attributes.get("peer.service"),
+        peer_service=merged.get("peer.service"),
         follows_from=follows,
     )
 
@@ -570,7 +633,7 @@ def _zipkin_span(raw: object, source: SpanSource, where: str) -> Span:
         end_ns=(start_us + duration_us) * 1000,
         # Zipkin's convention: an `error` tag marks a failed span whatever its value.
         is_error="error" in attributes or _http_error(attributes),
-        attributes=attributes,
+        attributes=SpanAttributes(attributes, _NO_ATTRIBUTES),
         source=source,
         peer_service=str(remote_service) if remote_service else None,
         shared=bool(raw.get("shared", False)),
