@@ -1,3 +1,3 @@
-"""emac-bot: compile Emergence-as-Code journey specs into bounded journey SLOs and review them in pull requests."""
+"""emac-bot: bounded journey SLOs compiled from Emergence-as-Code specs, reviewed in PRs."""
 
 __version__ = "0.1.0"

@@ -35,8 +35,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
         files = all_artifacts(journeys, rules_format=args.rules_format)
         written = write_artifacts(Path(args.out), files)
-        print(f"emac: wrote {written} of {len(files)} artifact(s) under {args.out} "
-              f"({len(files) - written} unchanged)", file=sys.stderr)
+        print(
+            f"emac: wrote {written} of {len(files)} artifact(s) under {args.out} "
+            f"({len(files) - written} unchanged)",
+            file=sys.stderr,
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps(compile_document(journeys), indent=2) + "\n")
     elif args.format == "yaml":
@@ -56,8 +59,10 @@ def _print_review(result: ReviewResult, fmt: str) -> None:
         return
     sys.stdout.write(render_comment(result))
     check = render_check(result)
-    sys.stdout.write(f"\n---\ncheck run \"EmaC journey bounds\": {check.conclusion} "
-                     f"({check.title}); {len(check.annotations)} annotation(s)\n")
+    sys.stdout.write(
+        f'\n---\ncheck run "EmaC journey bounds": {check.conclusion} '
+        f"({check.title}); {len(check.annotations)} annotation(s)\n"
+    )
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
@@ -77,10 +82,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     where = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="emac-demo-"))
     demo = build_demo_repo(where)
     print(f"# emac demo: {demo.story}", file=sys.stderr)
-    print(f"# repository {demo.path} · base {demo.base[:7]} · head {demo.head[:7]}",
-          file=sys.stderr)
-    print(f"# (the same as: emac review --repo {demo.path} --base {demo.base[:7]} "
-          f"--head {demo.head[:7]})\n", file=sys.stderr)
+    print(
+        f"# repository {demo.path} · base {demo.base[:7]} · head {demo.head[:7]}", file=sys.stderr
+    )
+    print(
+        f"# (the same as: emac review --repo {demo.path} --base {demo.base[:7]} "
+        f"--head {demo.head[:7]})\n",
+        file=sys.stderr,
+    )
     result = review_revisions(str(demo.path), demo.base, demo.head)
     _print_review(result, args.format)
     return EXIT_OK
@@ -99,8 +108,11 @@ def _cmd_check_artifacts(args: argparse.Namespace) -> int:
     for item in stale:
         sys.stdout.write(item.diff)
     if stale:
-        print(f"emac: {len(stale)} of {len(files)} artifact(s) are stale: run "
-              f"`emac compile {' '.join(args.paths)} --out {root}`", file=sys.stderr)
+        print(
+            f"emac: {len(stale)} of {len(files)} artifact(s) are stale: run "
+            f"`emac compile {' '.join(args.paths)} --out {root}`",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     print(f"emac: all {len(files)} artifact(s) are up to date", file=sys.stderr)
     return EXIT_OK
@@ -121,8 +133,9 @@ def _cmd_guard(args: argparse.Namespace) -> int:
     for check in verdict.conditions:
         mark = "ok " if check.holds else "NO "
         observed = "" if check.observed is None else f" (observed {check.observed})"
-        print(f"  {mark} {check.expression}{observed}" + ("" if check.holds else
-                                                           f" → {check.effect}"))
+        print(
+            f"  {mark} {check.expression}{observed}" + ("" if check.holds else f" → {check.effect}")
+        )
     return verdict.exit_code
 
 
@@ -135,31 +148,45 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="emac", description="Compile Emergence-as-Code journey specs into bounded SLOs.")
+        prog="emac", description="Compile Emergence-as-Code journey specs into bounded SLOs."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile journey specs and print their bounds")
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="spec files or folders (searched for JourneyIntent, OpenSLO, models)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="spec files or folders (searched for JourneyIntent, OpenSLO, models)",
+    )
     p.add_argument("--format", choices=("text", "json", "yaml"), default="text")
-    p.add_argument("--journey", action="append", metavar="NAME",
-                   help="only this journey (repeatable)")
-    p.add_argument("--out", metavar="DIR",
-                   help="write every artifact (rules, gates, guards, report) under DIR, laid out "
-                   "as the specs say relative to their own files")
+    p.add_argument(
+        "--journey", action="append", metavar="NAME", help="only this journey (repeatable)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write every artifact (rules, gates, guards, report) under DIR, laid out "
+        "as the specs say relative to their own files",
+    )
     p.add_argument("--rules-format", choices=RULES_FORMATS, default="prometheus-operator")
     p.set_defaults(func=_cmd_compile)
 
-    p = sub.add_parser("check-artifacts",
-                       help="exit 1 with a diff when committed artifacts are stale")
+    p = sub.add_parser(
+        "check-artifacts", help="exit 1 with a diff when committed artifacts are stale"
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--root", metavar="DIR",
-                   help="where the committed artifacts live (default: the folder of PATH)")
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        help="where the committed artifacts live (default: the folder of PATH)",
+    )
     p.add_argument("--rules-format", choices=RULES_FORMATS, default="prometheus-operator")
     p.set_defaults(func=_cmd_check_artifacts)
 
-    p = sub.add_parser("guard", help="evaluate one action guard: exit 0 allowed, 1 blocked, "
-                       "3 needs review")
+    p = sub.add_parser(
+        "guard", help="evaluate one action guard: exit 0 allowed, 1 blocked, 3 needs review"
+    )
     p.add_argument("action", help="action name, e.g. promote-canary")
     p.add_argument("--journey", required=True)
     p.add_argument("paths", nargs="*", metavar="PATH", default=["."])
@@ -178,8 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a file format")
-    p.add_argument("--kind", default="JourneyIntent",
-                   choices=("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel"))
+    p.add_argument(
+        "--kind",
+        default="JourneyIntent",
+        choices=("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel"),
+    )
     p.set_defaults(func=_cmd_schema)
     return parser
 

@@ -137,7 +137,7 @@ def test_worst_case_le_pessimistic_le_optimistic(
 ) -> None:
     for b in node_bounds(root, comps).values():
         assert b.worst_case <= b.pessimistic <= b.optimistic
-        assert 0.0 <= b.worst_case and b.optimistic <= 1.0 + EPS
+        assert b.worst_case >= 0.0 and b.optimistic <= 1.0 + EPS
 
 
 @settings(max_examples=200, deadline=None)

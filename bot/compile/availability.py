@@ -102,8 +102,9 @@ def retry_success(p: float, attempts: int, retriable_share: float | None) -> flo
     return p * sum((q * r) ** k for k in range(attempts))
 
 
-def sharing_groups(children: Sequence[Node], components: Mapping[str, ComponentModel]
-                   ) -> list[list[int]]:
+def sharing_groups(
+    children: Sequence[Node], components: Mapping[str, ComponentModel]
+) -> list[list[int]]:
     """Indices of alternatives grouped by shared fate (a common component or failure domain)."""
     tags = [subtree_fate_tags(c, components) for c in children]
     graph = nx.Graph()
@@ -176,8 +177,9 @@ class BoundRules:
             return sum(w * v for w, v in zip(node.weights, values, strict=True))
         if op == "fallback":
             # Each alternative has its own F(τ): the per-try timeout cuts a different tail.
-            values = [self.with_timeout(node, v, alternative_key(node, i))
-                      for i, v in enumerate(values)]
+            values = [
+                self.with_timeout(node, v, alternative_key(node, i)) for i, v in enumerate(values)
+            ]
         elif op == "retry":
             values = [self.with_timeout(node, v) for v in values]
         if op in ("series", "parallel"):
@@ -204,19 +206,26 @@ class BoundRules:
         raise ValueError(f"unknown operator {op}")
 
 
-def make_rules(root: Node, components: Mapping[str, ComponentModel],
-               timeouts: Mapping[str, TimeoutFactor]) -> dict[str, BoundRules]:
-    groups = {n.path: sharing_groups(n.children, components)
-              for n in root.walk() if n.op in ("race", "fallback", "quorum")}
-    return {name: BoundRules(name, components, timeouts, groups)
-            for name in ("optimistic", "pessimistic", "worstCase")}
+def make_rules(
+    root: Node, components: Mapping[str, ComponentModel], timeouts: Mapping[str, TimeoutFactor]
+) -> dict[str, BoundRules]:
+    groups = {
+        n.path: sharing_groups(n.children, components)
+        for n in root.walk()
+        if n.op in ("race", "fallback", "quorum")
+    }
+    return {
+        name: BoundRules(name, components, timeouts, groups)
+        for name in ("optimistic", "pessimistic", "worstCase")
+    }
 
 
 # --- evaluation -------------------------------------------------------------------------------
 
 
-def evaluate_simple(root: Node, rules: BoundRules,
-                    overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+def evaluate_simple(
+    root: Node, rules: BoundRules, overrides: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """Bottom-up value of every node for the pessimistic or worst-case rules."""
     values: dict[str, float] = {}
     for node in reversed(root.walk()):
@@ -243,8 +252,9 @@ class OptimisticEvaluator:
     probability over the states of those components; elsewhere children are independent.
     """
 
-    def __init__(self, root: Node, rules: BoundRules,
-                 overrides: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self, root: Node, rules: BoundRules, overrides: Mapping[str, float] | None = None
+    ) -> None:
         self.rules = rules
         self.overrides = overrides or {}
         repeated = repeated_components(root)
@@ -252,8 +262,9 @@ class OptimisticEvaluator:
         self.shared_at: dict[str, tuple[str, ...]] = {}
         for node in reversed(root.walk()):
             if node.op == "leaf":
-                self.shared[node.path] = frozenset({node.component} & repeated) \
-                    if node.component else frozenset()
+                self.shared[node.path] = (
+                    frozenset({node.component} & repeated) if node.component else frozenset()
+                )
                 continue
             seen: set[str] = set()
             twice: set[str] = set()
@@ -266,7 +277,8 @@ class OptimisticEvaluator:
                 raise AvailabilityError(
                     f"{node.label} at {node.path}: {len(twice)} components are referenced in "
                     f"more than one of its children; at most {MAX_CONDITIONED} can be evaluated "
-                    "exactly")
+                    "exactly"
+                )
 
     def up(self, component: str) -> float:
         if component in self.overrides:
@@ -301,14 +313,17 @@ class OptimisticEvaluator:
                     values[node.path] = self.value(node, {})
                 else:
                     values[node.path] = self.rules.combine(
-                        node, [values[c.path] for c in node.children])
+                        node, [values[c.path] for c in node.children]
+                    )
             return values
         return {node.path: self.value(node, {}) for node in root.walk()}
 
 
-def node_bounds(root: Node, components: Mapping[str, ComponentModel],
-                timeouts: Mapping[str, TimeoutFactor] | None = None
-                ) -> dict[str, AvailabilityBounds]:
+def node_bounds(
+    root: Node,
+    components: Mapping[str, ComponentModel],
+    timeouts: Mapping[str, TimeoutFactor] | None = None,
+) -> dict[str, AvailabilityBounds]:
     """Optimistic, pessimistic and worst-case availability of every node, keyed by node path."""
     rules = make_rules(root, components, timeouts or {})
     opt = OptimisticEvaluator(root, rules["optimistic"]).all_values(root)
@@ -325,8 +340,9 @@ def node_bounds(root: Node, components: Mapping[str, ComponentModel],
     return out
 
 
-def root_value(root: Node, rules: BoundRules, overrides: Mapping[str, float] | None = None
-               ) -> float:
+def root_value(
+    root: Node, rules: BoundRules, overrides: Mapping[str, float] | None = None
+) -> float:
     """One bound at the root, optionally with some components' availability replaced."""
     if rules.name == "optimistic":
         return OptimisticEvaluator(root, rules, overrides).value(root, {})

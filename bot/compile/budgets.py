@@ -9,8 +9,8 @@ from bot.compile.availability import BoundRules, TimeoutFactor, make_rules
 from bot.compile.result import (
     BOUND_NAMES,
     AvailabilityBounds,
-    Budget,
     BoundName,
+    Budget,
     Contributor,
     LeafBudget,
 )
@@ -28,12 +28,12 @@ def clean(x: float) -> float:
 def consumption(bounds: AvailabilityBounds, target: float) -> dict[str, float]:
     """Share of the error budget the structure alone uses: (1 − A)/(1 − target), per bound."""
     budget = 1.0 - target
-    return {name: (1.0 - bounds.get(name)) / budget if budget > 0 else 0.0
-            for name in BOUND_NAMES}
+    return {name: (1.0 - bounds.get(name)) / budget if budget > 0 else 0.0 for name in BOUND_NAMES}
 
 
-def worst_case_unavailability(root: Node, leaf_errors: Mapping[str, float]
-                              ) -> tuple[dict[str, float], dict[str, float]]:
+def worst_case_unavailability(
+    root: Node, leaf_errors: Mapping[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
     """The worst-case bound as an uncapped function of leaf error ratios, and its gradient.
 
     Series adds, alternatives take the minimum, branches weight, quorums take the Fréchet
@@ -99,8 +99,10 @@ def allocate(model: JourneyModel, worst_rules: BoundRules) -> dict[str, tuple[fl
         for leaf in root.leaves():
             assert leaf.component is not None
             share, allowed = out.get(leaf.component, (0.0, errors[leaf.path] * scale))
-            out[leaf.component] = (share + grad.get(leaf.path, 0.0) * errors[leaf.path] * scale,
-                                   allowed)
+            out[leaf.component] = (
+                share + grad.get(leaf.path, 0.0) * errors[leaf.path] * scale,
+                allowed,
+            )
         return out
     weight = sum(grad.get(leaf.path, 0.0) for leaf in root.leaves())
     for leaf in root.leaves():
@@ -111,8 +113,9 @@ def allocate(model: JourneyModel, worst_rules: BoundRules) -> dict[str, tuple[fl
     return out
 
 
-def leaf_budgets(model: JourneyModel, gating: BoundName,
-                 timeouts: Mapping[str, TimeoutFactor]) -> dict[str, LeafBudget]:
+def leaf_budgets(
+    model: JourneyModel, gating: BoundName, timeouts: Mapping[str, TimeoutFactor]
+) -> dict[str, LeafBudget]:
     rules = make_rules(model.root, model.components, timeouts)
     evaluator = PathEvaluator(model.root, rules[gating])
     leaves = leaves_by_component(model.root)
@@ -129,13 +132,22 @@ def leaf_budgets(model: JourneyModel, gating: BoundName,
         lowest = lowest_passing(f, target)
         headroom = -(1.0 - a) if lowest is None else a - lowest
         share, allowed = allocation.get(name, (0.0, 0.0))
-        out[name] = LeafBudget(allocated=share, max_error_ratio=allowed, headroom=headroom,
-                               importance=importance, error_ratio=clean(1.0 - a))
+        out[name] = LeafBudget(
+            allocated=share,
+            max_error_ratio=allowed,
+            headroom=headroom,
+            importance=importance,
+            error_ratio=clean(1.0 - a),
+        )
     return out
 
 
-def contributors(model: JourneyModel, bounds: Mapping[str, AvailabilityBounds],
-                 gating: BoundName, timeouts: Mapping[str, TimeoutFactor]) -> list[Contributor]:
+def contributors(
+    model: JourneyModel,
+    bounds: Mapping[str, AvailabilityBounds],
+    gating: BoundName,
+    timeouts: Mapping[str, TimeoutFactor],
+) -> list[Contributor]:
     """What costs the journey availability, largest first.
 
     shared_fate: an alternatives group whose members share a failure domain or component, with
@@ -156,8 +168,11 @@ def contributors(model: JourneyModel, bounds: Mapping[str, AvailabilityBounds],
             groups = rules["pessimistic"].groups[node.path]
             if any(len(g) > 1 for g in groups) and b.optimistic - b.pessimistic > 1e-15:
                 gain = pessimistic.with_node_value(node, b.optimistic) - pessimistic.root_value
-                out.append(Contributor("shared_fate", node.label, b.optimistic - b.pessimistic,
-                                       gain, node.path))
+                out.append(
+                    Contributor(
+                        "shared_fate", node.label, b.optimistic - b.pessimistic, gain, node.path
+                    )
+                )
         factor = timeouts.get(node.path)
         if factor is not None and factor.estimate < 1.0:
             loss = b.optimistic / factor.estimate - b.optimistic if factor.estimate > 0 else 1.0
@@ -172,8 +187,15 @@ def contributors(model: JourneyModel, bounds: Mapping[str, AvailabilityBounds],
     return out[:MAX_CONTRIBUTORS]
 
 
-def budget(model: JourneyModel, bounds: AvailabilityBounds, gating: BoundName,
-           timeouts: Mapping[str, TimeoutFactor]) -> Budget:
+def budget(
+    model: JourneyModel,
+    bounds: AvailabilityBounds,
+    gating: BoundName,
+    timeouts: Mapping[str, TimeoutFactor],
+) -> Budget:
     target = model.objective.availability_target
-    return Budget(error_budget=clean(1.0 - target), consumed=consumption(bounds, target),
-                  leaves=leaf_budgets(model, gating, timeouts))
+    return Budget(
+        error_budget=clean(1.0 - target),
+        consumed=consumption(bounds, target),
+        leaves=leaf_budgets(model, gating, timeouts),
+    )

@@ -24,10 +24,15 @@ class PendingDelta:
     delta_pessimistic: float
 
 
-def decide(model: JourneyModel, bounds: AvailabilityBounds,
-           latency: dict[str, QuantileBound] | None, *, confidence: float | None,
-           flags: Sequence[str] = (), pending: PendingDelta | None = None
-           ) -> tuple[Decision, list[str]]:
+def decide(
+    model: JourneyModel,
+    bounds: AvailabilityBounds,
+    latency: dict[str, QuantileBound] | None,
+    *,
+    confidence: float | None,
+    flags: Sequence[str] = (),
+    pending: PendingDelta | None = None,
+) -> tuple[Decision, list[str]]:
     """DESIGN.md's rule, in order: weak evidence → REVIEW; a gating bound misses → FAIL;
     a high-impact delta is pending → REVIEW; otherwise PASS."""
     gov = model.governance
@@ -36,8 +41,10 @@ def decide(model: JourneyModel, bounds: AvailabilityBounds,
     evidence_conf = pending.confidence if pending is not None else confidence
     all_flags = [*flags, *(pending.flags if pending else ())]
     if evidence_conf is not None and evidence_conf < threshold:
-        reasons.append(f"evidence confidence {fmt(evidence_conf, 4)} < autoAcceptConfidence "
-                       f"{fmt(threshold, 4)}")
+        reasons.append(
+            f"evidence confidence {fmt(evidence_conf, 4)} < autoAcceptConfidence "
+            f"{fmt(threshold, 4)}"
+        )
     reasons.extend(f"evidence flag: {flag}" for flag in all_flags)
     if reasons:
         return "REVIEW", reasons
@@ -55,14 +62,17 @@ def decide(model: JourneyModel, bounds: AvailabilityBounds,
         lat_value = q.upper if use_upper else q.estimate
         if lat_value > lat_threshold:
             which = "upper" if use_upper else "estimate"
-            reasons.append(f"{lat_key} {which} {fmt(lat_value, 4)}s > threshold "
-                           f"{fmt(lat_threshold, 4)}s")
+            reasons.append(
+                f"{lat_key} {which} {fmt(lat_value, 4)}s > threshold {fmt(lat_threshold, 4)}s"
+            )
     if reasons:
         return "FAIL", reasons
 
     if pending is not None and abs(pending.delta_pessimistic) >= gov.high_impact_delta:
-        return "REVIEW", [f"high-impact model delta pending: ΔA⁻ = {pending.delta_pessimistic:+.8f}"
-                          f" (|ΔA⁻| ≥ {fmt(gov.high_impact_delta)})"]
+        return "REVIEW", [
+            f"high-impact model delta pending: ΔA⁻ = {pending.delta_pessimistic:+.8f}"
+            f" (|ΔA⁻| ≥ {fmt(gov.high_impact_delta)})"
+        ]
     reasons.append(f"{bound_name} {fmt(gating)} ≥ target {fmt(target)}")
     if lat_value is not None and lat_threshold is not None:
         reasons.append(f"{lat_key} {fmt(lat_value, 4)}s ≤ threshold {fmt(lat_threshold, 4)}s")

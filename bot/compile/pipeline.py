@@ -9,7 +9,6 @@ from bot.compile import availability, budgets, decision, latency
 from bot.compile.result import CompiledJourney, QuantileBound
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
-from bot.spec.yamlpos import YamlDocument
 from bot.spec.loader import (
     display_root,
     index_documents,
@@ -18,6 +17,7 @@ from bot.spec.loader import (
     read_files,
     read_neighbours,
 )
+from bot.spec.yamlpos import YamlDocument
 
 
 def timeout_factors_for(model: JourneyModel) -> dict[str, availability.TimeoutFactor]:
@@ -26,17 +26,20 @@ def timeout_factors_for(model: JourneyModel) -> dict[str, availability.TimeoutFa
     return {k: availability.TimeoutFactor(v.estimate, v.lower) for k, v in factors.items()}
 
 
-def _latency(model: JourneyModel) -> tuple[dict[str, availability.TimeoutFactor],
-                                           dict[str, QuantileBound] | None]:
+def _latency(
+    model: JourneyModel,
+) -> tuple[dict[str, availability.TimeoutFactor], dict[str, QuantileBound] | None]:
     quantiles = dict(REPORTED_QUANTILES)
     if model.objective.latency_key and model.objective.latency_quantile:
         quantiles.setdefault(model.objective.latency_key, model.objective.latency_quantile)
-    return timeout_factors_for(model), latency.compile_latency(model.root, model.components,
-                                                               quantiles)
+    return timeout_factors_for(model), latency.compile_latency(
+        model.root, model.components, quantiles
+    )
 
 
-def compile_model(model: JourneyModel,
-                  pending: decision.PendingDelta | None = None) -> CompiledJourney:
+def compile_model(
+    model: JourneyModel, pending: decision.PendingDelta | None = None
+) -> CompiledJourney:
     """Every number for one journey, from its resolved model."""
     timeouts, latency = _latency(model)
     bounds = availability.node_bounds(model.root, model.components, timeouts)
@@ -44,8 +47,9 @@ def compile_model(model: JourneyModel,
     gating = model.governance.use_bounds_for_automation.availability
     confidence = model.accepted.confidence if model.accepted else None
     flags = list(model.accepted.flags) if model.accepted else []
-    verdict, reasons = decision.decide(model, root, latency, confidence=confidence, flags=flags,
-                                       pending=pending)
+    verdict, reasons = decision.decide(
+        model, root, latency, confidence=confidence, flags=flags, pending=pending
+    )
     return CompiledJourney(
         model=model,
         availability=root,
@@ -61,26 +65,28 @@ def compile_model(model: JourneyModel,
     )
 
 
-def load_models(paths: Sequence[Path], journeys: Sequence[str] | None = None
-                ) -> list[JourneyModel]:
+def load_models(paths: Sequence[Path], journeys: Sequence[str] | None = None) -> list[JourneyModel]:
     root = display_root(paths)
     files = read_files(paths, root)
     files.update(read_neighbours(neighbour_paths(paths), root, files))
     return build_journeys(index_documents(files), journeys)
 
 
-def compile_paths(paths: Sequence[Path], journeys: Sequence[str] | None = None
-                  ) -> list[CompiledJourney]:
+def compile_paths(
+    paths: Sequence[Path], journeys: Sequence[str] | None = None
+) -> list[CompiledJourney]:
     """Compile every journey found under `paths` (or only the named ones)."""
     return [compile_model(m) for m in load_models(paths, journeys)]
 
 
-def models_from_documents(docs: Mapping[str, list[YamlDocument]],
-                          journeys: Sequence[str] | None = None) -> list[JourneyModel]:
+def models_from_documents(
+    docs: Mapping[str, list[YamlDocument]], journeys: Sequence[str] | None = None
+) -> list[JourneyModel]:
     return build_journeys(index_documents(docs), journeys)
 
 
-def compile_texts(files: Mapping[str, str], journeys: Sequence[str] | None = None
-                  ) -> list[CompiledJourney]:
+def compile_texts(
+    files: Mapping[str, str], journeys: Sequence[str] | None = None
+) -> list[CompiledJourney]:
     """Compile journeys from files given as text, e.g. read from a git tree."""
     return [compile_model(m) for m in models_from_documents(parse_texts(files), journeys)]

@@ -21,12 +21,18 @@ class AvailabilityBounds:
     worst_case: float
 
     def get(self, name: BoundName) -> float:
-        return {"optimistic": self.optimistic, "pessimistic": self.pessimistic,
-                "worstCase": self.worst_case}[name]
+        return {
+            "optimistic": self.optimistic,
+            "pessimistic": self.pessimistic,
+            "worstCase": self.worst_case,
+        }[name]
 
     def as_dict(self) -> dict[str, float]:
-        return {"optimistic": self.optimistic, "pessimistic": self.pessimistic,
-                "worstCase": self.worst_case}
+        return {
+            "optimistic": self.optimistic,
+            "pessimistic": self.pessimistic,
+            "worstCase": self.worst_case,
+        }
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,9 @@ class PathEvaluator:
             current = parent
         return value
 
-    def with_component(self, component: str, availability: float,
-                       leaves: Mapping[str, list[Node]]) -> float:
+    def with_component(
+        self, component: str, availability: float, leaves: Mapping[str, list[Node]]
+    ) -> float:
         """Root value when `component`'s atomic availability is replaced."""
         nodes = leaves[component]
         if self.conditioned or len(nodes) > 1:
@@ -104,7 +105,9 @@ def leaves_by_component(root: Node) -> dict[str, list[Node]]:
     return out
 
 
-def lowest_passing(f: Callable[[float], float], target: float, *, iterations: int = 60) -> float | None:
+def lowest_passing(
+    f: Callable[[float], float], target: float, *, iterations: int = 60
+) -> float | None:
     """Smallest x in [0, 1] with f(x) ≥ target for nondecreasing f; None if f(1) < target.
 
     Most journeys are affine in one leaf, so the affine solution is tried and verified first;

@@ -354,7 +354,7 @@ class _BatchTrackingReader:
         assert self._resource_text is not None
         # The first piece after a resource marker starts at the marker: skip to the value.
         self._resource_text += piece[self._resource_skip :]
-        self._resource_skip = 0
+        self._resource_skip = max(0, self._resource_skip - len(piece))
         text = bytes(self._resource_text).decode("utf-8", errors="replace").lstrip()
         try:
             value, _ = json.JSONDecoder().raw_decode(text)

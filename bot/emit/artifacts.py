@@ -31,8 +31,9 @@ def _sibling(path: str, name: str) -> str:
 def _resolve(spec_file: str, ref: str) -> str:
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(spec_file), ref))
     if joined.startswith("../") or joined == ".." or posixpath.isabs(joined):
-        raise SpecError([SpecProblem(Location(spec_file), "",
-                                     f"output path '{ref}' leaves the compile root")])
+        raise SpecError(
+            [SpecProblem(Location(spec_file), "", f"output path '{ref}' leaves the compile root")]
+        )
     return joined
 
 
@@ -41,12 +42,17 @@ def artifact_paths(cj: CompiledJourney, default_dir: str = "../compiled") -> dic
     spec = cj.model.source
     gov = cj.model.intent.spec.governance
     base = _resolve(spec, posixpath.join(default_dir, cj.name))
-    alerts = (_resolve(spec, gov.alerts.prom_rule_output)
-              if gov.alerts and gov.alerts.prom_rule_output
-              else posixpath.join(base, "prometheus", "alerts.yaml"))
+    alerts = (
+        _resolve(spec, gov.alerts.prom_rule_output)
+        if gov.alerts and gov.alerts.prom_rule_output
+        else posixpath.join(base, "prometheus", "alerts.yaml")
+    )
     pd = gov.progressive_delivery
-    template = (_resolve(spec, pd.analysis_template_output) if pd and pd.analysis_template_output
-                else posixpath.join(base, "argo", "analysis-template.yaml"))
+    template = (
+        _resolve(spec, pd.analysis_template_output)
+        if pd and pd.analysis_template_output
+        else posixpath.join(base, "argo", "analysis-template.yaml")
+    )
     report_root = posixpath.dirname(posixpath.dirname(alerts))
     return {
         "alerts": alerts,
@@ -62,13 +68,18 @@ def artifact_paths(cj: CompiledJourney, default_dir: str = "../compiled") -> dic
     }
 
 
-def _rules(cj: CompiledJourney, rules: dict[str, Any], suffix: str, fmt: RulesFormat
-           ) -> dict[str, Any]:
+def _rules(
+    cj: CompiledJourney, rules: dict[str, Any], suffix: str, fmt: RulesFormat
+) -> dict[str, Any]:
     return rules if fmt == "plain" else prometheus.prometheus_rule_for(cj, rules, suffix)
 
 
-def journey_artifacts(cj: CompiledJourney, *, rules_format: RulesFormat = "prometheus-operator",
-                      default_dir: str = "../compiled") -> dict[str, str]:
+def journey_artifacts(
+    cj: CompiledJourney,
+    *,
+    rules_format: RulesFormat = "prometheus-operator",
+    default_dir: str = "../compiled",
+) -> dict[str, str]:
     """Path → file text of every artifact for one journey (pure, byte-stable)."""
     paths = artifact_paths(cj, default_dir)
     src = cj.model.source
@@ -76,12 +87,14 @@ def journey_artifacts(cj: CompiledJourney, *, rules_format: RulesFormat = "prome
     if rules_format == "sloth":
         docs["sloth"] = sloth.sloth_rules(cj)
     else:
-        docs["recording-rules"] = _rules(cj, prometheus.journey_recording_rules(cj),
-                                         "recording-rules", rules_format)
+        docs["recording-rules"] = _rules(
+            cj, prometheus.journey_recording_rules(cj), "recording-rules", rules_format
+        )
         docs["alerts"] = _rules(cj, prometheus.journey_alert_rules(cj), "alerts", rules_format)
     if leaf_alerts.alerted_leaves(cj):
-        docs["leaf-alerts"] = _rules(cj, leaf_alerts.leaf_alert_rules(cj), "leaf-alerts",
-                                     rules_format)
+        docs["leaf-alerts"] = _rules(
+            cj, leaf_alerts.leaf_alert_rules(cj), "leaf-alerts", rules_format
+        )
     pd = cj.model.intent.spec.governance.progressive_delivery
     if pd is not None and pd.provider == "flagger":
         docs["flagger-metric-templates"] = flagger.flagger_metric_templates(cj)
@@ -93,8 +106,9 @@ def journey_artifacts(cj: CompiledJourney, *, rules_format: RulesFormat = "prome
     docs["report"] = derivation_report(cj)
     out: dict[str, str] = {}
     for kind, doc in docs.items():
-        if isinstance(doc, dict) and doc.get("groups") == [] or \
-                isinstance(doc, dict) and doc.get("spec", {}).get("groups") == []:
+        if (isinstance(doc, dict) and doc.get("groups") == []) or (
+            isinstance(doc, dict) and doc.get("spec", {}).get("groups") == []
+        ):
             continue  # no SLI queries in the spec: nothing to record or alert on
         if isinstance(doc, list):
             # Several documents in one file: one header, then `---` between documents.
@@ -106,21 +120,29 @@ def journey_artifacts(cj: CompiledJourney, *, rules_format: RulesFormat = "prome
     return out
 
 
-def all_artifacts(journeys: Sequence[CompiledJourney], *,
-                  rules_format: RulesFormat = "prometheus-operator",
-                  default_dir: str = "../compiled") -> dict[str, str]:
+def all_artifacts(
+    journeys: Sequence[CompiledJourney],
+    *,
+    rules_format: RulesFormat = "prometheus-operator",
+    default_dir: str = "../compiled",
+) -> dict[str, str]:
     """Every journey's artifacts; two journeys claiming one path is an error, not a clobber."""
     out: dict[str, str] = {}
     owner: dict[str, str] = {}
     problems: list[SpecProblem] = []
     for cj in journeys:
-        for path, text in journey_artifacts(cj, rules_format=rules_format,
-                                            default_dir=default_dir).items():
+        for path, text in journey_artifacts(
+            cj, rules_format=rules_format, default_dir=default_dir
+        ).items():
             if path in out:
-                problems.append(SpecProblem(
-                    Location(cj.model.source), "",
-                    f"artifact {path} is also generated for journey '{owner[path]}': give one "
-                    "of them its own governance output paths"))
+                problems.append(
+                    SpecProblem(
+                        Location(cj.model.source),
+                        "",
+                        f"artifact {path} is also generated for journey '{owner[path]}': give one "
+                        "of them its own governance output paths",
+                    )
+                )
                 continue
             out[path] = text
             owner[path] = cj.name

@@ -18,9 +18,15 @@ def journey_document(cj: CompiledJourney) -> dict[str, Any]:
         latency_objective = {"quantile": obj.latency_quantile, "threshold": obj.latency_threshold}
     latency = None
     if cj.latency is not None:
-        latency = {key: {"estimate": q.estimate, "upper": q.upper, "quantile": q.quantile,
-                         "bracket": [q.bracket[0], q.bracket[1]]}
-                   for key, q in cj.latency.items()}
+        latency = {
+            key: {
+                "estimate": q.estimate,
+                "upper": q.upper,
+                "quantile": q.quantile,
+                "bracket": [q.bracket[0], q.bracket[1]],
+            }
+            for key, q in cj.latency.items()
+        }
     gov = cj.model.governance.use_bounds_for_automation
     return {
         "source": cj.model.source,
@@ -31,15 +37,24 @@ def journey_document(cj: CompiledJourney) -> dict[str, Any]:
             "errorBudget": cj.budget.error_budget,
             "consumed": dict(cj.budget.consumed),
             "leaves": {
-                name: {"allocated": lb.allocated, "headroom": lb.headroom,
-                       "importance": lb.importance, "maxErrorRatio": lb.max_error_ratio,
-                       "errorRatio": lb.error_ratio}
+                name: {
+                    "allocated": lb.allocated,
+                    "headroom": lb.headroom,
+                    "importance": lb.importance,
+                    "maxErrorRatio": lb.max_error_ratio,
+                    "errorRatio": lb.error_ratio,
+                }
                 for name, lb in cj.budget.leaves.items()
             },
         },
         "contributors": [
-            {"kind": c.kind, "node": c.node, "loss": c.loss, "journeyLoss": c.journey_loss,
-             "path": c.path}
+            {
+                "kind": c.kind,
+                "node": c.node,
+                "loss": c.loss,
+                "journeyLoss": c.journey_loss,
+                "path": c.path,
+            }
             for c in cj.contributors
         ],
         "decision": cj.decision,
@@ -49,8 +64,9 @@ def journey_document(cj: CompiledJourney) -> dict[str, Any]:
         "gating": {"availability": gov.availability, "latency": gov.latency},
         "model": {
             "accepted": cj.model.accepted.file if cj.model.accepted else None,
-            "pending": None if cj.model.pending is None else {
-                "file": cj.model.pending.file, "confidence": cj.model.pending.confidence},
+            "pending": None
+            if cj.model.pending is None
+            else {"file": cj.model.pending.file, "confidence": cj.model.pending.confidence},
         },
         "nodes": {
             node.path: {"op": node.op, "label": node.label, **cj.node_bounds[node.path].as_dict()}
@@ -72,5 +88,7 @@ def provenance_map(cj: CompiledJourney) -> dict[str, Any]:
 
 
 def compile_document(journeys: Sequence[CompiledJourney]) -> dict[str, Any]:
-    return {"version": CONTRACT_VERSION,
-            "journeys": {cj.name: journey_document(cj) for cj in journeys}}
+    return {
+        "version": CONTRACT_VERSION,
+        "journeys": {cj.name: journey_document(cj) for cj in journeys},
+    }

@@ -1,4 +1,4 @@
-"""The DerivationReport: the artifact's report shape, extended, every input number with provenance."""
+"""The DerivationReport: the paper's report shape, extended; input numbers carry provenance."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def operator_graph(node: Node) -> Any:
 
 
 def _assumptions(cj: CompiledJourney) -> tuple[list[str], list[str]]:
-    optimistic = ["Independence across all components (a component referenced twice is one "
-                  "random variable)"]
+    optimistic = [
+        "Independence across all components (a component referenced twice is one random variable)"
+    ]
     pessimistic: list[str] = []
     comps = cj.model.components
     for node in cj.model.root.walk():
@@ -45,12 +46,21 @@ def _assumptions(cj: CompiledJourney) -> tuple[list[str], list[str]]:
             if len(group) < 2:
                 continue
             members = [node.children[i].label for i in group]
-            domains = set.intersection(*[
-                {d for leaf in node.children[i].leaves() if leaf.component
-                 for d in comps[leaf.component].failure_domains} for i in group])
+            domains = set.intersection(
+                *[
+                    {
+                        d
+                        for leaf in node.children[i].leaves()
+                        if leaf.component
+                        for d in comps[leaf.component].failure_domains
+                    }
+                    for i in group
+                ]
+            )
             why = f"domain {', '.join(sorted(domains))}" if domains else "shared components"
-            pessimistic.append(f"Full correlation inside {why} for {', '.join(members)} "
-                               f"({node.label})")
+            pessimistic.append(
+                f"Full correlation inside {why} for {', '.join(members)} ({node.label})"
+            )
     pessimistic.append("Positive association within failure domains; domains independent")
     return optimistic, pessimistic
 
@@ -64,13 +74,16 @@ def derivation_report(cj: CompiledJourney) -> dict[str, Any]:
     meets = {name: a.get(name) >= target for name in ("optimistic", "pessimistic")}
     if meets["optimistic"] and not meets["pessimistic"]:
         interpretation.append(f"Optimistic estimate meets {target}, pessimistic bound does not.")
-        interpretation.append("The gap is the quantified shared-fate risk of the journey's "
-                              "failure domains.")
+        interpretation.append(
+            "The gap is the quantified shared-fate risk of the journey's failure domains."
+        )
     elif meets["pessimistic"]:
         interpretation.append(f"Both bounds meet {target}.")
     else:
-        interpretation.append(f"Neither bound meets {target}: the atomic targets cannot support "
-                              "the journey objective.")
+        interpretation.append(
+            f"Neither bound meets {target}: the atomic targets cannot support "
+            "the journey objective."
+        )
     optimistic, pessimistic = _assumptions(cj)
     results: dict[str, Any] = {
         "availability": {
@@ -82,8 +95,11 @@ def derivation_report(cj: CompiledJourney) -> dict[str, Any]:
     }
     if cj.latency is not None:
         results["latency"] = {
-            key: {"estimate": _r(q.estimate), "upper": _r(q.upper),
-                  "bracket": [_r(q.bracket[0]), _r(q.bracket[1])]}
+            key: {
+                "estimate": _r(q.estimate),
+                "upper": _r(q.upper),
+                "bracket": [_r(q.bracket[0]), _r(q.bracket[1])],
+            }
             for key, q in cj.latency.items()
         }
     spec = model.intent.spec
@@ -98,8 +114,11 @@ def derivation_report(cj: CompiledJourney) -> dict[str, Any]:
         "kind": "DerivationReport",
         "metadata": {"name": model.name, "labels": dict(model.intent.metadata.labels)},
         "spec": {
-            "journey": {"name": model.name, "source": model.source,
-                        "operatorGraph": operator_graph(model.root)},
+            "journey": {
+                "name": model.name,
+                "source": model.source,
+                "operatorGraph": operator_graph(model.root),
+            },
             "atomicAvailabilityTargets": {n: c.availability for n, c in model.components.items()},
             "failureDomains": {n: sorted(c.failure_domains) for n, c in model.components.items()},
             "composition": {
@@ -111,17 +130,35 @@ def derivation_report(cj: CompiledJourney) -> dict[str, Any]:
             "budget": {
                 "errorBudget": _r(cj.budget.error_budget),
                 "consumed": {k: _r(v) for k, v in cj.budget.consumed.items()},
-                "leaves": {n: {"allocated": _r(lb.allocated), "maxErrorRatio": _r(lb.max_error_ratio),
-                               "headroom": _r(lb.headroom), "importance": _r(lb.importance)}
-                           for n, lb in cj.budget.leaves.items()},
+                "leaves": {
+                    n: {
+                        "allocated": _r(lb.allocated),
+                        "maxErrorRatio": _r(lb.max_error_ratio),
+                        "headroom": _r(lb.headroom),
+                        "importance": _r(lb.importance),
+                    }
+                    for n, lb in cj.budget.leaves.items()
+                },
             },
-            "contributors": [{"kind": c.kind, "node": c.node, "loss": _r(c.loss),
-                              "journeyLoss": _r(c.journey_loss)} for c in cj.contributors],
+            "contributors": [
+                {
+                    "kind": c.kind,
+                    "node": c.node,
+                    "loss": _r(c.loss),
+                    "journeyLoss": _r(c.journey_loss),
+                }
+                for c in cj.contributors
+            ],
             "governance": {
-                "conservativeGate": {"uses": {"optimistic": "optimisticEstimate",
-                                              "pessimistic": "pessimisticBound",
-                                              "worstCase": "worstCaseBound"}[gating],
-                                     "decision": cj.decision, "reasons": list(cj.reasons)},
+                "conservativeGate": {
+                    "uses": {
+                        "optimistic": "optimisticEstimate",
+                        "pessimistic": "pessimisticBound",
+                        "worstCase": "worstCaseBound",
+                    }[gating],
+                    "decision": cj.decision,
+                    "reasons": list(cj.reasons),
+                },
                 "compiledArtifacts": artifacts,
             },
             "provenance": {k: p.as_dict() for k, p in sorted(provenance_map(cj).items())},

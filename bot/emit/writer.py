@@ -30,17 +30,23 @@ def write_artifacts(root: Path, files: Mapping[str, str]) -> int:
     return written
 
 
-def stale_against(current: Mapping[str, str | None], fresh: Mapping[str, str]
-                  ) -> list[StaleArtifact]:
+def stale_against(
+    current: Mapping[str, str | None], fresh: Mapping[str, str]
+) -> list[StaleArtifact]:
     """Artifacts whose committed text (None = missing) differs from a fresh regeneration."""
     out: list[StaleArtifact] = []
     for rel, text in fresh.items():
         old = current.get(rel)
         if old == text:
             continue
-        diff = "".join(difflib.unified_diff(
-            (old or "").splitlines(keepends=True), text.splitlines(keepends=True),
-            fromfile=f"a/{rel}" if old is not None else "/dev/null", tofile=f"b/{rel}"))
+        diff = "".join(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"a/{rel}" if old is not None else "/dev/null",
+                tofile=f"b/{rel}",
+            )
+        )
         out.append(StaleArtifact(rel, diff))
     return out
 

@@ -46,8 +46,9 @@ def _copy_tree(src: Traversable, dest: Path) -> None:
 
 def _commit(repo: git.Repo, message: str, date: str) -> str:
     repo.git.add(A=True)
-    commit = repo.index.commit(message, author=DEMO_AUTHOR, committer=DEMO_AUTHOR,
-                               author_date=date, commit_date=date)
+    commit = repo.index.commit(
+        message, author=DEMO_AUTHOR, committer=DEMO_AUTHOR, author_date=date, commit_date=date
+    )
     return commit.hexsha
 
 
@@ -68,6 +69,8 @@ def build_demo_repo(dest: Path) -> DemoRepo:
     repo.git.checkout("-b", "move-west-provider")
     spec.write_text(head_text)
     head = _commit(repo, "Route the west provider through the shared card network", HEAD_DATE)
-    story = ("A pull request moves the west card provider onto the same card network as the "
-             "east one: the payment race now shares fate.")
+    story = (
+        "A pull request moves the west card provider onto the same card network as the "
+        "east one: the payment race now shares fate."
+    )
     return DemoRepo(dest, base, head, story)

@@ -8,7 +8,7 @@ from typing import Any
 from bot.compile.decision import fmt
 from bot.compile.result import BOUND_NAMES, CompiledJourney, Decision
 from bot.review.gitread import FileChange
-from bot.review.model import Cause, JourneyReview, NumberDelta
+from bot.review.model import Cause, CauseKind, JourneyReview, JourneyStatus, NumberDelta
 from bot.spec.domain import JourneyModel
 from bot.spec.errors import format_path
 from bot.spec.yamlpos import PathKey, YamlDocument
@@ -51,8 +51,9 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _fields_on_lines(docs: Iterable[YamlDocument], lines: Iterable[int]
-                     ) -> list[tuple[YamlDocument, PathKey, int]]:
+def _fields_on_lines(
+    docs: Iterable[YamlDocument], lines: Iterable[int]
+) -> list[tuple[YamlDocument, PathKey, int]]:
     """The deepest field written on each changed line."""
     wanted = set(lines)
     best: dict[int, tuple[YamlDocument, PathKey]] = {}
@@ -64,7 +65,7 @@ def _fields_on_lines(docs: Iterable[YamlDocument], lines: Iterable[int]
     return [(doc, path, line) for line, (doc, path) in sorted(best.items())]
 
 
-def _kind(docs: Iterable[YamlDocument]) -> str:
+def _kind(docs: Iterable[YamlDocument]) -> CauseKind:
     for doc in docs:
         if isinstance(doc.data, dict):
             api, kind = str(doc.data.get("apiVersion", "")), doc.data.get("kind")
@@ -78,8 +79,9 @@ def _kind(docs: Iterable[YamlDocument]) -> str:
     return "other"
 
 
-def causes_for(change: FileChange, base_docs: list[YamlDocument] | None,
-               head_docs: list[YamlDocument] | None) -> list[Cause]:
+def causes_for(
+    change: FileChange, base_docs: list[YamlDocument] | None, head_docs: list[YamlDocument] | None
+) -> list[Cause]:
     """One cause per changed field of a file: where it is at head, its value before and after."""
     kind = _kind(head_docs or base_docs or [])
     out: dict[tuple[str, str], Cause] = {}
@@ -89,9 +91,17 @@ def causes_for(change: FileChange, base_docs: list[YamlDocument] | None,
         found_before, before = _lookup(before_docs[0].data, path) if before_docs else (False, None)
         _, after = _lookup(doc.data, path)
         key = (change.path, format_path(path))
-        out.setdefault(key, Cause(change.path, line, format_path(path),
-                                  _show(before) if found_before else None, _show(after),
-                                  kind))  # type: ignore[arg-type]
+        out.setdefault(
+            key,
+            Cause(
+                change.path,
+                line,
+                format_path(path),
+                _show(before) if found_before else None,
+                _show(after),
+                kind,
+            ),
+        )
     for doc, path, _line in _fields_on_lines(base_docs or [], change.base_lines):
         key = (change.path, format_path(path))
         if key in out:
@@ -109,8 +119,7 @@ def causes_for(change: FileChange, base_docs: list[YamlDocument] | None,
             continue
         _, before = _lookup(doc.data, path)
         anchor = _nearest_line(head_match[0] if head_match else None, path)
-        out[key] = Cause(change.path, anchor, format_path(path), _show(before), None,
-                         kind)  # type: ignore[arg-type]
+        out[key] = Cause(change.path, anchor, format_path(path), _show(before), None, kind)
     return sorted(out.values(), key=lambda c: (c.file, c.line, c.field))
 
 
@@ -124,24 +133,35 @@ def _numbers(cj: CompiledJourney | None) -> dict[str, Any]:
     if cj is None:
         return {"availability": {}, "latency": {}, "consumed": {}, "leaves": {}}
     latency = {k: {"estimate": q.estimate, "upper": q.upper} for k, q in (cj.latency or {}).items()}
-    leaves = {n: {"allocated": lb.allocated, "headroom": lb.headroom, "errorRatio": lb.error_ratio}
-              for n, lb in cj.budget.leaves.items()}
-    return {"availability": cj.availability.as_dict(), "latency": latency,
-            "consumed": dict(cj.budget.consumed), "leaves": leaves}
+    leaves = {
+        n: {"allocated": lb.allocated, "headroom": lb.headroom, "errorRatio": lb.error_ratio}
+        for n, lb in cj.budget.leaves.items()
+    }
+    return {
+        "availability": cj.availability.as_dict(),
+        "latency": latency,
+        "consumed": dict(cj.budget.consumed),
+        "leaves": leaves,
+    }
 
 
 def _pair(base: Mapping[str, float], head: Mapping[str, float]) -> dict[str, NumberDelta]:
-    return {k: NumberDelta(base.get(k), head.get(k)) for k in [*base, *(k for k in head if k not in base)]}
+    return {
+        k: NumberDelta(base.get(k), head.get(k))
+        for k in [*base, *(k for k in head if k not in base)]
+    }
 
 
-def _nested(base: Mapping[str, Mapping[str, float]], head: Mapping[str, Mapping[str, float]]
-            ) -> dict[str, dict[str, NumberDelta]]:
+def _nested(
+    base: Mapping[str, Mapping[str, float]], head: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, NumberDelta]]:
     keys = [*base, *(k for k in head if k not in base)]
     return {k: _pair(base.get(k, {}), head.get(k, {})) for k in keys}
 
 
-def changed_nodes(base: CompiledJourney | None, head: CompiledJourney | None,
-                  changed_components: set[str]) -> frozenset[str]:
+def changed_nodes(
+    base: CompiledJourney | None, head: CompiledJourney | None, changed_components: set[str]
+) -> frozenset[str]:
     """Head node paths whose bounds moved, are new, or whose leaf component's inputs changed."""
     if head is None:
         return frozenset()
@@ -149,8 +169,7 @@ def changed_nodes(base: CompiledJourney | None, head: CompiledJourney | None,
     for node in head.model.root.walk():
         now = head.node_bounds[node.path]
         before = base.node_bounds.get(node.path) if base else None
-        moved = before is None or any(abs(now.get(b) - before.get(b)) > 1e-12
-                                      for b in BOUND_NAMES)
+        moved = before is None or any(abs(now.get(b) - before.get(b)) > 1e-12 for b in BOUND_NAMES)
         if moved or (node.op == "leaf" and node.component in changed_components):
             out.add(node.path)
     return frozenset(out)
@@ -165,20 +184,30 @@ def _changed_components(head: CompiledJourney | None, causes: list[Cause]) -> se
         prefix = f"spec.components.{comp.name}"
         for cause in causes:
             in_spec_block = cause.file == head.model.source and (
-                cause.field == prefix or cause.field.startswith((prefix + ".", prefix + "[")))
+                cause.field == prefix or cause.field.startswith((prefix + ".", prefix + "["))
+            )
             own_file = cause.file != head.model.source and cause.file in (
-                comp.availability_source.file, comp.domains_source.file,
-                comp.latency.source.file if comp.latency else "")
+                comp.availability_source.file,
+                comp.domains_source.file,
+                comp.latency.source.file if comp.latency else "",
+            )
             if in_spec_block or own_file:
                 out.add(comp.name)
     return out
 
 
-def review_journey(name: str, base: CompiledJourney | None, head: CompiledJourney | None,
-                   causes: list[Cause], *, tolerance: float, gate: str | None) -> JourneyReview:
+def review_journey(
+    name: str,
+    base: CompiledJourney | None,
+    head: CompiledJourney | None,
+    causes: list[Cause],
+    *,
+    tolerance: float,
+    gate: str | None,
+) -> JourneyReview:
     """Deltas, decision and regression rule for one journey."""
     b, h = _numbers(base), _numbers(head)
-    status = "added" if base is None else "removed" if head is None else "changed"
+    status: JourneyStatus = "added" if base is None else "removed" if head is None else "changed"
     decision: Decision
     reasons: list[str]
     regression = None
@@ -192,19 +221,27 @@ def review_journey(name: str, base: CompiledJourney | None, head: CompiledJourne
             after = head.availability.get(bound)  # type: ignore[arg-type]
             regression = after - before
             if regression < -tolerance:
-                why = (f"{bound} regressed {fmt(before)} → {fmt(after)} "
-                       f"(Δ {regression:+.8f}, tolerance {fmt(tolerance)})")
+                why = (
+                    f"{bound} regressed {fmt(before)} → {fmt(after)} "
+                    f"(Δ {regression:+.8f}, tolerance {fmt(tolerance)})"
+                )
                 # A regression fails the PR whatever else the rule said; keep those reasons
                 # after it as context.
                 reasons = [*reasons, why] if decision == "FAIL" else [why, *reasons]
                 decision = "FAIL"
     comps = _changed_components(head, causes)
     return JourneyReview(
-        name=name, status=status, base=base, head=head,  # type: ignore[arg-type]
+        name=name,
+        status=status,
+        base=base,
+        head=head,
         availability=_pair(b["availability"], h["availability"]),
         latency=_nested(b["latency"], h["latency"]),
         consumed=_pair(b["consumed"], h["consumed"]),
         leaves=_nested(b["leaves"], h["leaves"]),
-        causes=causes, changed_nodes=changed_nodes(base, head, comps),
-        decision=decision, reasons=reasons, regression=regression,
+        causes=causes,
+        changed_nodes=changed_nodes(base, head, comps),
+        decision=decision,
+        reasons=reasons,
+        regression=regression,
     )

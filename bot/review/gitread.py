@@ -19,7 +19,8 @@ class MissingCommitError(Exception):
     def __init__(self, repo_dir: str, rev: str) -> None:
         super().__init__(
             f"commit '{rev}' is not in the repository at {repo_dir}: fetch it (in a shallow "
-            "clone, `git fetch --deepen=50` or fetch the PR's base and head shas) and retry")
+            "clone, `git fetch --deepen=50` or fetch the PR's base and head shas) and retry"
+        )
         self.rev = rev
 
 
@@ -38,8 +39,9 @@ def open_repo(repo_dir: str) -> git.Repo:
     try:
         return git.Repo(repo_dir)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-        raise SpecError([SpecProblem(Location(repo_dir), "", f"not a git repository ({exc})")]) \
-            from None
+        raise SpecError(
+            [SpecProblem(Location(repo_dir), "", f"not a git repository ({exc})")]
+        ) from None
 
 
 def resolve(repo: git.Repo, rev: str) -> git.Commit:
@@ -49,18 +51,17 @@ def resolve(repo: git.Repo, rev: str) -> git.Commit:
         raise MissingCommitError(str(repo.git_dir), rev) from None
 
 
-def read_tree(commit: git.Commit, suffixes: tuple[str, ...] = (".yaml", ".yml")
-              ) -> dict[str, str]:
-    """Text of every file with one of `suffixes` at `commit` (over-large and binary files skipped)."""
+def read_tree(commit: git.Commit, suffixes: tuple[str, ...] = (".yaml", ".yml")) -> dict[str, str]:
+    """Text of each file ending in `suffixes` at `commit` (too large or binary: skipped)."""
     out: dict[str, str] = {}
     for item in commit.tree.traverse():
-        if not isinstance(item, git.Blob) or not item.path.endswith(suffixes):
+        if not isinstance(item, git.Blob) or not str(item.path).endswith(suffixes):
             continue
         if item.size > MAX_FILE_BYTES:
             continue
         data = item.data_stream.read()
         try:
-            out[item.path] = data.decode("utf-8")
+            out[str(item.path)] = data.decode("utf-8")
         except UnicodeDecodeError:
             continue
     return out
@@ -96,6 +97,5 @@ def changed_files(repo: git.Repo, base: git.Commit, head: git.Commit) -> list[Fi
                 b_start, b_len = int(hunk.group(3)), int(hunk.group(4) or "1")
                 base_lines.update(range(a_start, a_start + a_len))
                 head_lines.update(range(b_start, b_start + b_len))
-        out.append(FileChange(path, status, old_path, frozenset(head_lines),
-                              frozenset(base_lines)))
+        out.append(FileChange(path, status, old_path, frozenset(head_lines), frozenset(base_lines)))
     return out

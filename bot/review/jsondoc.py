@@ -29,12 +29,23 @@ def review_document(result: ReviewResult) -> dict[str, Any]:
                 "gatingBound": j.gating_bound,
                 "regression": j.regression,
                 "availability": {k: _delta(v) for k, v in j.availability.items()},
-                "latency": {q: {k: _delta(v) for k, v in kv.items()} for q, kv in j.latency.items()},
+                "latency": {
+                    q: {k: _delta(v) for k, v in kv.items()} for q, kv in j.latency.items()
+                },
                 "consumed": {k: _delta(v) for k, v in j.consumed.items()},
                 "leaves": {n: {k: _delta(v) for k, v in kv.items()} for n, kv in j.leaves.items()},
-                "causes": [{"file": c.file, "line": c.line, "field": c.field, "before": c.before,
-                            "after": c.after, "kind": c.kind, "confidence": c.confidence}
-                           for c in j.causes],
+                "causes": [
+                    {
+                        "file": c.file,
+                        "line": c.line,
+                        "field": c.field,
+                        "before": c.before,
+                        "after": c.after,
+                        "kind": c.kind,
+                        "confidence": c.confidence,
+                    }
+                    for c in j.causes
+                ],
                 "changedNodes": sorted(j.changed_nodes),
             }
             for j in result.journeys

@@ -13,8 +13,9 @@ MAX_NODES = 150
 
 def _escape(text: str) -> str:
     # Mermaid labels are quoted; quotes and markup characters become entity codes.
-    return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-            .replace(">", "#gt;"))
+    return (
+        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
 
 
 def _label(node: Node, bounds: AvailabilityBounds | None) -> str:
@@ -36,8 +37,9 @@ def _label(node: Node, bounds: AvailabilityBounds | None) -> str:
     return text
 
 
-def journey_flowchart(root: Node, bounds: Mapping[str, AvailabilityBounds],
-                      changed: frozenset[str]) -> str:
+def journey_flowchart(
+    root: Node, bounds: Mapping[str, AvailabilityBounds], changed: frozenset[str]
+) -> str:
     """`flowchart TD` with one box per operator and leaf; changed ones get the `changed` class."""
     nodes = root.walk()[:MAX_NODES]
     ids = {n.path: f"n{i}" for i, n in enumerate(nodes)}

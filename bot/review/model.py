@@ -9,6 +9,7 @@ from bot.compile.result import CompiledJourney, Decision
 
 Conclusion = Literal["success", "failure", "neutral", "action_required"]
 JourneyStatus = Literal["added", "removed", "changed", "unchanged"]
+CauseKind = Literal["spec", "openslo", "model", "config", "other"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class NumberDelta:
     @property
     def changed(self) -> bool:
         d = self.delta
-        return d is None and self.base != self.head or d is not None and abs(d) > 1e-12
+        return (d is None and self.base != self.head) or (d is not None and abs(d) > 1e-12)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Cause:
     field: str
     before: str | None
     after: str | None
-    kind: Literal["spec", "openslo", "model", "config", "other"]
+    kind: CauseKind
     confidence: float | None = None
 
     @property

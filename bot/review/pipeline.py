@@ -25,22 +25,36 @@ def _matches(path: str, globs: Sequence[str]) -> bool:
 
 def select_files(files: Mapping[str, str], config: RepoConfig) -> dict[str, str]:
     """The files the configuration lets the review read (all YAML unless narrowed)."""
-    wanted = [*config.paths.specs, *config.paths.openslo, *config.paths.models,
-              *config.paths.routing, *config.paths.evidence]
-    return {p: t for p, t in files.items()
-            if not _matches(p, config.paths.ignore) and (not wanted or _matches(p, wanted))}
+    wanted = [
+        *config.paths.specs,
+        *config.paths.openslo,
+        *config.paths.models,
+        *config.paths.routing,
+        *config.paths.evidence,
+    ]
+    return {
+        p: t
+        for p, t in files.items()
+        if not _matches(p, config.paths.ignore) and (not wanted or _matches(p, wanted))
+    }
 
 
-def review_revisions(repo_dir: str, base_rev: str, head_rev: str,
-                     config: RepoConfig | None = None) -> ReviewResult:
+def review_revisions(
+    repo_dir: str, base_rev: str, head_rev: str, config: RepoConfig | None = None
+) -> ReviewResult:
     """Review a pull request offline: base and head are any revisions present in the clone."""
     repo = open_repo(repo_dir)
     base, head = resolve(repo, base_rev), resolve(repo, head_rev)
     cfg = config or parse_repo_config(read_file(head, CONFIG_FILE))
-    changes = [c for c in changed_files(repo, base, head)
-               if not _matches(c.path, cfg.paths.ignore)]
-    return review_trees(base.hexsha, head.hexsha, select_files(read_tree(base), cfg),
-                        select_files(read_tree(head), cfg), changes, cfg)
+    changes = [c for c in changed_files(repo, base, head) if not _matches(c.path, cfg.paths.ignore)]
+    return review_trees(
+        base.hexsha,
+        head.hexsha,
+        select_files(read_tree(base), cfg),
+        select_files(read_tree(head), cfg),
+        changes,
+        cfg,
+    )
 
 
 def _models(files: Mapping[str, str]) -> tuple[dict[str, list[YamlDocument]], list[JourneyModel]]:
@@ -48,16 +62,28 @@ def _models(files: Mapping[str, str]) -> tuple[dict[str, list[YamlDocument]], li
     return docs, models_from_documents(docs)
 
 
-def review_trees(base_sha: str, head_sha: str, base_files: Mapping[str, str],
-                 head_files: Mapping[str, str], changes: Sequence[FileChange],
-                 config: RepoConfig) -> ReviewResult:
+def review_trees(
+    base_sha: str,
+    head_sha: str,
+    base_files: Mapping[str, str],
+    head_files: Mapping[str, str],
+    changes: Sequence[FileChange],
+    config: RepoConfig,
+) -> ReviewResult:
     """The pure part of a review, on file contents already read from both revisions."""
     changed = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
     try:
         head_docs, head_models = _models(head_files)
     except SpecError as exc:
-        return ReviewResult(base_sha, head_sha, [], sorted(changed), "failure", "FAIL",
-                            errors=[str(p) for p in exc.problems])
+        return ReviewResult(
+            base_sha,
+            head_sha,
+            [],
+            sorted(changed),
+            "failure",
+            "FAIL",
+            errors=[str(p) for p in exc.problems],
+        )
     try:
         base_docs, base_models = _models(base_files)
     except SpecError:
@@ -74,17 +100,30 @@ def review_trees(base_sha: str, head_sha: str, base_files: Mapping[str, str],
         causes: list[Cause] = []
         for change in changes:
             if change.path in inputs or change.old_path in inputs:
-                causes.extend(causes_for(change, base_docs.get(change.old_path or change.path),
-                                         head_docs.get(change.path)))
-        reviews.append(review_journey(
-            name, compile_model(bm) if bm else None, compile_model(hm) if hm else None,
-            causes, tolerance=config.regression.tolerance, gate=config.regression.gate))
+                causes.extend(
+                    causes_for(
+                        change,
+                        base_docs.get(change.old_path or change.path),
+                        head_docs.get(change.path),
+                    )
+                )
+        reviews.append(
+            review_journey(
+                name,
+                compile_model(bm) if bm else None,
+                compile_model(hm) if hm else None,
+                causes,
+                tolerance=config.regression.tolerance,
+                gate=config.regression.gate,
+            )
+        )
     decision, conclusion = overall(reviews, config)
     return ReviewResult(base_sha, head_sha, reviews, sorted(changed), conclusion, decision)
 
 
-def overall(reviews: Sequence[JourneyReview], config: RepoConfig
-            ) -> tuple[Decision | None, Conclusion]:
+def overall(
+    reviews: Sequence[JourneyReview], config: RepoConfig
+) -> tuple[Decision | None, Conclusion]:
     decisions = {r.decision for r in reviews}
     if not reviews:
         return None, "success"

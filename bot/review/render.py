@@ -30,10 +30,16 @@ class CheckOutput:
 
 def _environment() -> jinja2.Environment:
     loader = jinja2.FunctionLoader(
-        lambda name: (resources.files("bot") / "templates" / name).read_text("utf-8"))
-    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                              autoescape=False)
+        lambda name: (resources.files("bot") / "templates" / name).read_text("utf-8")
+    )
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 ENV = _environment()
@@ -46,7 +52,7 @@ def middle_truncate(text: str, limit: int) -> str:
     note = "\n\n… {n} characters omitted to fit GitHub's limit …\n\n"
     budget = limit - len(note.format(n=len(text)))
     head = text[: budget * 2 // 3]
-    tail = text[len(text) - (budget - len(head)):]
+    tail = text[len(text) - (budget - len(head)) :]
     return head + note.format(n=len(text) - len(head) - len(tail)) + tail
 
 
@@ -74,6 +80,10 @@ def budget_bar(consumed: float | None, width: int = 10) -> str:
     return f"`{bar}` {100 * consumed:.1f}%{over}"
 
 
+def _maybe(value: float | None) -> str:
+    return "—" if value is None else fmt(value)
+
+
 def _journey_context(j: JourneyReview) -> dict[str, Any]:
     gate = j.gating_bound
     cells = {name: _cell(d, bold=name == gate) for name, d in j.availability.items()}
@@ -81,38 +91,63 @@ def _journey_context(j: JourneyReview) -> dict[str, Any]:
     mermaid = ""
     if head is not None:
         mermaid = journey_flowchart(head.model.root, head.node_bounds, j.changed_nodes)
-    leaves = [{"name": n, "error_ratio": _cell(v.get("errorRatio", NumberDelta(None, None))),
-               "allocated": _cell(v.get("allocated", NumberDelta(None, None))),
-               "headroom": _cell(v.get("headroom", NumberDelta(None, None)))}
-              for n, v in j.leaves.items()]
-    latency = [{"key": k, "estimate": _cell(v["estimate"]), "upper": _cell(v["upper"])}
-               for k, v in j.latency.items()]
+    leaves = [
+        {
+            "name": n,
+            "error_ratio": _cell(v.get("errorRatio", NumberDelta(None, None))),
+            "allocated": _cell(v.get("allocated", NumberDelta(None, None))),
+            "headroom": _cell(v.get("headroom", NumberDelta(None, None))),
+        }
+        for n, v in j.leaves.items()
+    ]
+    latency = [
+        {"key": k, "estimate": _cell(v["estimate"]), "upper": _cell(v["upper"])}
+        for k, v in j.latency.items()
+    ]
     confidence = ""
     if head is not None and head.confidence is not None:
         confidence = f"accepted model {fmt(head.confidence, 4)}"
     if head is not None and head.model.pending is not None:
         pend = head.model.pending
         conf = "unknown" if pend.confidence is None else fmt(pend.confidence, 4)
-        confidence += ("; " if confidence else "") + \
-            f"pending discovered model `{pend.file}` {conf} (not applied)"
+        confidence += (
+            "; " if confidence else ""
+        ) + f"pending discovered model `{pend.file}` {conf} (not applied)"
     contributors = ""
     if head is not None:
-        contributors = "; ".join(f"{c.kind} `{c.node}` loss {fmt(c.loss)}"
-                                 for c in head.contributors[:3])
+        contributors = "; ".join(
+            f"{c.kind} `{c.node}` loss {fmt(c.loss)}" for c in head.contributors[:3]
+        )
     return {
-        "name": j.name, "decision": j.decision, "icon": ICONS[j.decision],
-        "cells": cells, "reasons": j.reasons,
+        "name": j.name,
+        "decision": j.decision,
+        "icon": ICONS[j.decision],
+        "cells": cells,
+        "reasons": j.reasons,
         "budget_bar": budget_bar(j.consumed[gate].head if gate in j.consumed else None),
-        "causes": [{"file": c.file, "line": c.line, "field": c.field,
-                    "change": c.change.replace("|", "\\|"), "kind": c.kind,
-                    "confidence": f" (confidence {fmt(c.confidence, 4)})"
-                    if c.confidence is not None else ""} for c in j.causes],
-        "mermaid": mermaid, "changed_count": len(j.changed_nodes),
-        "leaves": leaves, "latency": latency, "confidence": confidence,
+        "causes": [
+            {
+                "file": c.file,
+                "line": c.line,
+                "field": c.field,
+                "change": c.change.replace("|", "\\|"),
+                "kind": c.kind,
+                "confidence": f" (confidence {fmt(c.confidence, 4)})"
+                if c.confidence is not None
+                else "",
+            }
+            for c in j.causes
+        ],
+        "mermaid": mermaid,
+        "changed_count": len(j.changed_nodes),
+        "leaves": leaves,
+        "latency": latency,
+        "confidence": confidence,
         "contributors": contributors,
-        "gate_base": fmt(j.availability[gate].base) if j.availability[gate].base is not None else "—",
-        "gate_head": fmt(j.availability[gate].head) if j.availability[gate].head is not None else "—",
-        "gate_delta": "—" if j.availability[gate].delta is None
+        "gate_base": _maybe(j.availability[gate].base),
+        "gate_head": _maybe(j.availability[gate].head),
+        "gate_delta": "—"
+        if j.availability[gate].delta is None
         else f"{j.availability[gate].delta:+.8f}",
     }
 
@@ -122,8 +157,9 @@ def _headline(result: ReviewResult) -> str:
         return "specs at head do not compile"
     if not result.journeys:
         return "no journey affected"
-    counts = {d: sum(1 for j in result.journeys if j.decision == d)
-              for d in ("FAIL", "REVIEW", "PASS")}
+    counts = {
+        d: sum(1 for j in result.journeys if j.decision == d) for d in ("FAIL", "REVIEW", "PASS")
+    }
     parts = [f"{n} {d}" for d, n in counts.items() if n]
     return ", ".join(parts)
 
@@ -134,13 +170,17 @@ def context(result: ReviewResult, followup_url: str | None = None) -> dict[str, 
     return {
         "marker": MARKER,
         "head_marker": f"<!-- emac-bot:head={result.head_sha} -->",
-        "verdict": {"icon": "❌" if result.errors else ICONS[result.decision],
-                    "headline": _headline(result)},
+        "verdict": {
+            "icon": "❌" if result.errors else ICONS[result.decision],
+            "headline": _headline(result),
+        },
         "journeys": journeys,
         "errors": result.errors,
         "changed_files": result.changed_files,
-        "base_sha": result.base_sha, "head_sha": result.head_sha,
-        "base_short": result.base_sha[:7], "head_short": result.head_sha[:7],
+        "base_sha": result.base_sha,
+        "head_sha": result.head_sha,
+        "base_short": result.base_sha[:7],
+        "head_short": result.head_sha[:7],
         "gate_description": ", ".join(gates) + " availability bound",
         "gate_name": " / ".join(gates),
         "budget_bound": " / ".join(gates),
@@ -168,17 +208,30 @@ def _annotations(result: ReviewResult) -> list[dict[str, Any]]:
         d = j.availability[gate]
         for c in j.causes:
             change = f"{gate} {_cell(d)}".replace("**", "")
-            out.append({"path": c.file, "start_line": c.line, "end_line": c.line,
-                        "annotation_level": level[j.decision],
-                        "title": f"{j.name}: {j.decision}",
-                        "message": f"{c.summary}\n{change}"})
+            out.append(
+                {
+                    "path": c.file,
+                    "start_line": c.line,
+                    "end_line": c.line,
+                    "annotation_level": level[j.decision],
+                    "title": f"{j.name}: {j.decision}",
+                    "message": f"{c.summary}\n{change}",
+                }
+            )
     for e in result.errors:
         m = re.match(r"^(.+?):(\d+):(\d+): (.*)$", e)
         if m:
             line = int(m.group(2))
-            out.append({"path": m.group(1), "start_line": line, "end_line": line,
-                        "annotation_level": "failure", "title": "EmaC spec error",
-                        "message": m.group(4)})
+            out.append(
+                {
+                    "path": m.group(1),
+                    "start_line": line,
+                    "end_line": line,
+                    "annotation_level": "failure",
+                    "title": "EmaC spec error",
+                    "message": m.group(4),
+                }
+            )
     return out
 
 
@@ -188,8 +241,14 @@ def render_check(result: ReviewResult, *, review_conclusion: str | None = None) 
         title = "No journey affected"
     else:
         title = f"EmaC: {_headline(result)}"
-    summary = middle_truncate(ENV.get_template("check_summary.md.j2").render(ctx),
-                              CHECK_SUMMARY_LIMIT)
+    summary = middle_truncate(
+        ENV.get_template("check_summary.md.j2").render(ctx), CHECK_SUMMARY_LIMIT
+    )
     text = middle_truncate(ENV.get_template("check_text.md.j2").render(ctx), CHECK_TEXT_LIMIT)
-    return CheckOutput(conclusion=review_conclusion or result.conclusion, title=title[:255],
-                       summary=summary, text=text, annotations=_annotations(result))
+    return CheckOutput(
+        conclusion=review_conclusion or result.conclusion,
+        title=title[:255],
+        summary=summary,
+        text=text,
+        annotations=_annotations(result),
+    )

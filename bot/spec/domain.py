@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.spec.journey import Governance, JourneyIntent
 
 OpKind = Literal[
-    "leaf", "series", "parallel", "race", "fallback", "retry", "branch", "quorum", "optional",
+    "leaf",
+    "series",
+    "parallel",
+    "race",
+    "fallback",
+    "retry",
+    "branch",
+    "quorum",
+    "optional",
     "async",
 ]
 
@@ -44,7 +53,7 @@ class LatencyCurve:
         pts = self.knots
         if t < pts[0][0]:
             return 0.0
-        for (t0, p0), (t1, p1) in zip(pts, pts[1:], strict=False):
+        for (t0, p0), (t1, p1) in itertools.pairwise(pts):
             if t <= t1:
                 return p1 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
         return 1.0

@@ -1,4 +1,4 @@
-"""Wire model of the `emac.dev/v1alpha1` JourneyIntent spec: objectives, operator tree, components."""
+"""Wire model of the `emac.dev/v1alpha1` JourneyIntent: objectives, operator tree, components."""
 
 from __future__ import annotations
 
@@ -116,7 +116,15 @@ class AsyncOp(WireModel):
 
 
 OPERATOR_TYPES = (
-    "series", "parallel", "race", "fallback", "retry", "branch", "quorum", "optional", "async",
+    "series",
+    "parallel",
+    "race",
+    "fallback",
+    "retry",
+    "branch",
+    "quorum",
+    "optional",
+    "async",
 )
 
 
@@ -286,6 +294,18 @@ class JourneyIntent(WireModel):
     spec: JourneySpecBody
 
 
-for _model in (SeriesOp, ParallelOp, RaceOp, FallbackOp, RetryOp, Route, BranchOp, QuorumOp,
-               OptionalOp, AsyncOp, JourneySpecBody, JourneyIntent):
+for _model in (
+    SeriesOp,
+    ParallelOp,
+    RaceOp,
+    FallbackOp,
+    RetryOp,
+    Route,
+    BranchOp,
+    QuorumOp,
+    OptionalOp,
+    AsyncOp,
+    JourneySpecBody,
+    JourneyIntent,
+):
     _model.model_rebuild()

@@ -18,11 +18,24 @@ from bot.spec.yamlpos import YamlDocument, parse_yaml_text, read_yaml_file
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIPPED_DIRS = {".git", ".hg", "node_modules", "__pycache__", ".venv", "venv"}
-EMAC_KINDS = ("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel", "ModelDelta",
-              "DerivationReport", "ActionGuard")
+EMAC_KINDS = (
+    "JourneyIntent",
+    "AcceptedJourneyModel",
+    "DiscoveredJourneyModel",
+    "ModelDelta",
+    "DerivationReport",
+    "ActionGuard",
+)
 # Kinds we read; the others in the EmaC group are outputs and are recognised but not loaded.
-OPENSLO_KINDS = ("SLO", "DataSource", "Service", "SLI", "AlertPolicy", "AlertCondition",
-                 "AlertNotificationTarget")
+OPENSLO_KINDS = (
+    "SLO",
+    "DataSource",
+    "Service",
+    "SLI",
+    "AlertPolicy",
+    "AlertCondition",
+    "AlertNotificationTarget",
+)
 
 
 T = TypeVar("T")
@@ -76,8 +89,9 @@ def neighbour_paths(paths: Sequence[Path]) -> list[Path]:
     return [p.resolve().parent.parent for p in paths if p.is_file()]
 
 
-def read_neighbours(paths: Sequence[Path], root: Path, known: Mapping[str, object]
-                    ) -> dict[str, list[YamlDocument]]:
+def read_neighbours(
+    paths: Sequence[Path], root: Path, known: Mapping[str, object]
+) -> dict[str, list[YamlDocument]]:
     """Read the folders around given spec files, leniently: only what parses, and no journeys
     (a neighbour's journeys were not asked for)."""
     out: dict[str, list[YamlDocument]] = {}
@@ -90,8 +104,11 @@ def read_neighbours(paths: Sequence[Path], root: Path, known: Mapping[str, objec
                 docs = read_yaml_file(file, name)
             except SpecError:
                 continue
-            out[name] = [d for d in docs if not (isinstance(d.data, dict)
-                                                 and d.data.get("kind") == "JourneyIntent")]
+            out[name] = [
+                d
+                for d in docs
+                if not (isinstance(d.data, dict) and d.data.get("kind") == "JourneyIntent")
+            ]
     return out
 
 
@@ -176,17 +193,31 @@ def _index_one(ws: Workspace, doc: YamlDocument) -> list[SpecProblem]:
         return []
     if api.startswith("emac.dev/"):
         if api != "emac.dev/v1alpha1":
-            return [doc.problem(("apiVersion",), f"unsupported apiVersion '{api}' "
-                                "(this version of emac reads emac.dev/v1alpha1)")]
+            return [
+                doc.problem(
+                    ("apiVersion",),
+                    f"unsupported apiVersion '{api}' "
+                    "(this version of emac reads emac.dev/v1alpha1)",
+                )
+            ]
         if kind not in EMAC_KINDS:
-            return [doc.problem(("kind",), f"unknown kind '{kind}'{did_you_mean(kind, EMAC_KINDS)}")]
+            return [
+                doc.problem(("kind",), f"unknown kind '{kind}'{did_you_mean(kind, EMAC_KINDS)}")
+            ]
         return _index_emac(ws, doc, kind)
     if api.startswith("openslo/"):
         if api != "openslo/v1":
-            return [doc.problem(("apiVersion",), f"unsupported apiVersion '{api}' (expected openslo/v1)")]
+            return [
+                doc.problem(
+                    ("apiVersion",), f"unsupported apiVersion '{api}' (expected openslo/v1)"
+                )
+            ]
         if kind not in OPENSLO_KINDS:
-            return [doc.problem(("kind",), f"unknown OpenSLO kind '{kind}'"
-                                f"{did_you_mean(kind, OPENSLO_KINDS)}")]
+            return [
+                doc.problem(
+                    ("kind",), f"unknown OpenSLO kind '{kind}'{did_you_mean(kind, OPENSLO_KINDS)}"
+                )
+            ]
         return _index_openslo(ws, doc, kind)
     return []
 
@@ -197,9 +228,13 @@ def _index_emac(ws: Workspace, doc: YamlDocument, kind: str) -> list[SpecProblem
         if journey is not None:
             for other in ws.journeys:
                 if other.model.metadata.name == journey.metadata.name:
-                    return [doc.problem(("metadata", "name"),
-                                        f"journey '{journey.metadata.name}' is already defined at "
-                                        f"{other.doc.location(('metadata', 'name'))}")]
+                    return [
+                        doc.problem(
+                            ("metadata", "name"),
+                            f"journey '{journey.metadata.name}' is already defined at "
+                            f"{other.doc.location(('metadata', 'name'))}",
+                        )
+                    ]
             ws.journeys.append(Loaded(doc, journey))
         return problems
     if kind == "AcceptedJourneyModel":
@@ -221,8 +256,12 @@ def _index_openslo(ws: Workspace, doc: YamlDocument, kind: str) -> list[SpecProb
         if slo is not None:
             if slo.metadata.name in ws.slos:
                 first = ws.slos[slo.metadata.name].doc.location(("metadata", "name"))
-                return [doc.problem(("metadata", "name"),
-                                    f"OpenSLO SLO '{slo.metadata.name}' is already defined at {first}")]
+                return [
+                    doc.problem(
+                        ("metadata", "name"),
+                        f"OpenSLO SLO '{slo.metadata.name}' is already defined at {first}",
+                    )
+                ]
             ws.slos[slo.metadata.name] = Loaded(doc, slo)
         return problems
     if kind == "DataSource":

@@ -1,4 +1,4 @@
-"""Wire models of the journey models discovery proposes and reviewers accept (`emac.dev/v1alpha1`)."""
+"""Wire models of the journey models that discovery proposes and reviewers accept."""
 
 from __future__ import annotations
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from bot.spec.journey import JourneyIntent
 from bot.spec.models import AcceptedJourneyModel, DiscoveredJourneyModel
 
-MODELS = {
+MODELS: dict[str, type[BaseModel]] = {
     "JourneyIntent": JourneyIntent,
     "AcceptedJourneyModel": AcceptedJourneyModel,
     "DiscoveredJourneyModel": DiscoveredJourneyModel,

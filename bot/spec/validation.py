@@ -48,7 +48,9 @@ def problems_from_validation(
     return problems
 
 
-def validate_document(doc: YamlDocument, model: type[ModelT]) -> tuple[ModelT | None, list[SpecProblem]]:
+def validate_document(
+    doc: YamlDocument, model: type[ModelT]
+) -> tuple[ModelT | None, list[SpecProblem]]:
     """Validate one document against its wire model; problems carry positions."""
     try:
         return model.model_validate(doc.data), []

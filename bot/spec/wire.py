@@ -1,4 +1,4 @@
-"""Shared pydantic base for every wire format: camelCase keys, unknown keys rejected with a suggestion."""
+"""Shared pydantic base of every wire format: camelCase keys, unknown keys get a suggestion."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def duration_seconds(text: str) -> float:
 def _check_duration(value: str) -> str:
     if not _DURATION.match(value) or duration_seconds(value) <= 0:
         raise PydanticCustomError(
-            "duration", "expected a duration like 250ms, 5m, 1h or 30d, got '{value}'",
+            "duration",
+            "expected a duration like 250ms, 5m, 1h or 30d, got '{value}'",
             {"value": value},
         )
     return value
@@ -59,8 +60,9 @@ class WireModel(BaseModel):
 class OpenModel(BaseModel):
     """Base for free-form metadata blocks (labels, annotations) that accept any key."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow",
-                              frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
+    )
 
 
 class ObjectMeta(WireModel):

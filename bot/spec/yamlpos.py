@@ -74,9 +74,13 @@ class _Walker:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self.problems.append(
                         SpecProblem(
-                            Location(self.doc.file, key_node.start_mark.line + 1,
-                                     key_node.start_mark.column + 1),
-                            format_path(path), "mapping keys must be plain scalars",
+                            Location(
+                                self.doc.file,
+                                key_node.start_mark.line + 1,
+                                key_node.start_mark.column + 1,
+                            ),
+                            format_path(path),
+                            "mapping keys must be plain scalars",
                         )
                     )
                     continue
@@ -86,8 +90,11 @@ class _Walker:
                 key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 if key_str in out:
                     self.problems.append(
-                        SpecProblem(Location(self.doc.file, *key_mark), format_path(child),
-                                    "duplicate key (the later value would silently win)")
+                        SpecProblem(
+                            Location(self.doc.file, *key_mark),
+                            format_path(child),
+                            "duplicate key (the later value would silently win)",
+                        )
                     )
                     continue
                 self.doc.key_marks[child] = key_mark
@@ -115,8 +122,15 @@ def display_name(path: Path, root: Path | None) -> str:
 def parse_yaml_text(text: str, name: str) -> list[YamlDocument]:
     """Parse every document in `text`; raise SpecError with positions on any problem."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise SpecError([SpecProblem(Location(name), "",
-                                     f"file is larger than {MAX_FILE_BYTES} bytes; refusing to read it")])
+        raise SpecError(
+            [
+                SpecProblem(
+                    Location(name),
+                    "",
+                    f"file is larger than {MAX_FILE_BYTES} bytes; refusing to read it",
+                )
+            ]
+        )
     docs: list[YamlDocument] = []
     problems: list[SpecProblem] = []
     loader = _Loader(text)
@@ -126,8 +140,12 @@ def parse_yaml_text(text: str, name: str) -> list[YamlDocument]:
             node = loader.get_node()
             if node is None:
                 break
-            doc = YamlDocument(file=name, index=index,
-                               data=None, start=(node.start_mark.line + 1, node.start_mark.column + 1))
+            doc = YamlDocument(
+                file=name,
+                index=index,
+                data=None,
+                start=(node.start_mark.line + 1, node.start_mark.column + 1),
+            )
             walker = _Walker(loader, doc)
             try:
                 doc.data = walker.walk(node, (), 0)
@@ -140,7 +158,9 @@ def parse_yaml_text(text: str, name: str) -> list[YamlDocument]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = exc.problem or exc.context or "malformed YAML"
-        raise SpecError([SpecProblem(Location(name, line, col), "", f"malformed YAML: {what}")]) from None
+        raise SpecError(
+            [SpecProblem(Location(name, line, col), "", f"malformed YAML: {what}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError([SpecProblem(Location(name), "", f"malformed YAML: {exc}")]) from None
     finally:
@@ -156,14 +176,27 @@ def read_yaml_file(path: Path, name: str | None = None) -> list[YamlDocument]:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise SpecError([SpecProblem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
+        raise SpecError(
+            [SpecProblem(Location(shown), "", f"cannot read file: {exc.strerror}")]
+        ) from None
     if size > MAX_FILE_BYTES:
-        raise SpecError([SpecProblem(Location(shown), "",
-                                     f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")])
+        raise SpecError(
+            [
+                SpecProblem(
+                    Location(shown),
+                    "",
+                    f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                )
+            ]
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([SpecProblem(Location(shown), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        raise SpecError(
+            [SpecProblem(Location(shown), "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        ) from None
     except OSError as exc:
-        raise SpecError([SpecProblem(Location(shown), "", f"cannot read file: {exc.strerror}")]) from None
+        raise SpecError(
+            [SpecProblem(Location(shown), "", f"cannot read file: {exc.strerror}")]
+        ) from None
     return parse_yaml_text(text, shown)
