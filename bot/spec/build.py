@@ -13,10 +13,10 @@ from bot.spec.domain import (
     ComponentModel,
     JourneyModel,
     LatencyCurve,
-    OpKind,
     ModelEvidence,
     Node,
     Objective,
+    OpKind,
     Provenance,
     SliQueries,
 )
