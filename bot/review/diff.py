@@ -32,7 +32,11 @@ def journey_inputs(model: JourneyModel) -> set[str]:
 
 def _lookup(data: Any, path: PathKey) -> tuple[bool, Any]:
     for part in path:
-        if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+        if isinstance(data, dict):
+            if part not in data:
+                return False, None
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
         else:
             return False, None
