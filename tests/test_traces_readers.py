@@ -132,7 +132,10 @@ def test_zipkin_reads_kind_endpoints_shared_flag_and_error_tag(reference: Path) 
 # --- our own edge cases --------------------------------------------------------------------
 
 
-def otlp_span(span_id: str, parent: str = "", trace: str = "ab" * 16, **extra: object) -> dict:
+Json = dict[str, object]
+
+
+def otlp_span(span_id: str, parent: str = "", trace: str = "ab" * 16, **extra: object) -> Json:
     span: dict[str, object] = {
         "traceId": trace, "spanId": span_id, "name": f"op-{span_id[-2:]}", "kind": 2,
         "startTimeUnixNano": "1000", "endTimeUnixNano": 2000,
@@ -143,7 +146,7 @@ def otlp_span(span_id: str, parent: str = "", trace: str = "ab" * 16, **extra: o
     return span
 
 
-def batch(service: str | None, spans: list[dict], resource_last: bool = False) -> dict:
+def batch(service: str | None, spans: list[Json], resource_last: bool = False) -> Json:
     body: dict[str, object] = {"scopeSpans": [{"scope": {}, "spans": spans}]}
     if service is None:
         return body
@@ -301,7 +304,7 @@ def test_unknown_top_level_shape(tmp_path: Path) -> None:
                      " is not an integer", id="otlp start time that is not a number"),
     ],
 )  # fmt: skip
-def test_bad_otlp_spans_name_the_span(tmp_path: Path, span: dict, expected: str) -> None:
+def test_bad_otlp_spans_name_the_span(tmp_path: Path, span: Json, expected: str) -> None:
     document = {"resourceSpans": [batch("s", [otlp_span("02" * 8), span])]}
     path = write(tmp_path, document)
     assert read_error(path) == f"{path}: {expected}"

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import git
 
+from bot.compile.pipeline import compile_paths
+from bot.emit.artifacts import all_artifacts
+from bot.emit.writer import write_artifacts
+
 DEMO_AUTHOR = git.Actor("EmaC demo", "demo@emac.invalid")
 # Fixed dates keep the demo's commit shas identical from run to run.
 BASE_DATE = "2026-01-05T09:00:00"
@@ -65,6 +69,9 @@ def build_demo_repo(dest: Path) -> DemoRepo:
     if base_text == head_text:
         raise RuntimeError("demo fixture changed: cannot derive the base commit")
     spec.write_text(base_text)
+    # The base commit carries its generated artifacts, as a repository using emac would; the
+    # pull request changes only the spec, so they go stale and a follow-up PR is due.
+    write_artifacts(dest, all_artifacts(compile_paths([dest])))
     base = _commit(repo, "Shop journeys with independent card networks", BASE_DATE)
     repo.git.checkout("-b", "move-west-provider")
     spec.write_text(head_text)

@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 
 from bot.compile.pipeline import compile_model, models_from_documents
 from bot.compile.result import Decision
+from bot.emit.artifacts import all_artifacts
+from bot.emit.writer import stale_against
 from bot.review.diff import causes_for, journey_inputs, review_journey
 from bot.review.gitread import FileChange, changed_files, open_repo, read_file, read_tree, resolve
 from bot.review.model import Cause, Conclusion, JourneyReview, ReviewResult
@@ -118,7 +120,31 @@ def review_trees(
             )
         )
     decision, conclusion = overall(reviews, config)
-    return ReviewResult(base_sha, head_sha, reviews, sorted(changed), conclusion, decision)
+    fresh = regenerated_artifacts(reviews, config)
+    stale = stale_against({p: head_files.get(p) for p in fresh}, fresh)
+    return ReviewResult(
+        base_sha,
+        head_sha,
+        reviews,
+        sorted(changed),
+        conclusion,
+        decision,
+        artifacts={s.path: fresh[s.path] for s in stale},
+        stale_artifacts=[s.path for s in stale],
+    )
+
+
+def regenerated_artifacts(reviews: Sequence[JourneyReview], config: RepoConfig) -> dict[str, str]:
+    """Fresh artifacts of the affected journeys at head (the follow-up PR's content)."""
+    heads = [r.head for r in reviews if r.head is not None]
+    try:
+        return all_artifacts(
+            heads,
+            rules_format=config.artifacts.rules_format,
+            default_dir=config.artifacts.default_dir,
+        )
+    except SpecError:
+        return {}  # colliding output paths are reported by `emac compile`; no follow-up then
 
 
 def overall(

@@ -37,6 +37,7 @@ class CommentPolicy(WireModel):
 
 class ArtifactsPolicy(WireModel):
     followup_pr: bool = True
+    rules_format: Literal["prometheus-operator", "plain", "sloth"] = "prometheus-operator"
     # Where artifacts go when a spec does not say: relative to the spec's folder, like the
     # paper's layout (spec/ beside compiled/).
     default_dir: str = "../compiled"
