@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import git
 import github
 import pytest
 import responses
@@ -165,6 +166,7 @@ class FakeRepo:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    permissions: dict[str, str] = field(default_factory=dict)
 
     @property
     def owner(self) -> str:
@@ -299,14 +301,38 @@ class FakeGitHub:
         head_sha: str,
         base_ref: str = "main",
         head_repo: str | None = None,
+        base_sha: str | None = None,
     ) -> dict[str, Any]:
         """A PR shaped like the recorded `pull_request` webhook's object."""
         state = self.repo(repo)
         if head_repo is None:
             state.refs[head_ref] = head_sha
         pull = self._pull_object(state, number, head_ref, head_sha, base_ref, head_repo)
+        if base_sha is not None:
+            pull["base"]["sha"] = base_sha
         state.pulls[number] = pull
         return pull
+
+    def adopt_git_commit(self, repo: str, git_dir: Path, sha: str, *, author: str = "Codertocat"
+                         ) -> str:
+        """Mirror a real commit (its files, under its real sha) so a real clone and the fake
+        GitHub agree on what the PR head holds."""
+        commit = git.Repo(git_dir).commit(sha)
+        state = self.repo(repo)
+        files = {
+            str(item.path): item.data_stream.read()
+            for item in commit.tree.traverse()
+            if isinstance(item, git.Blob)
+        }
+        tree = self._store_tree(
+            state, {path: self._store_blob(state, c) for path, c in files.items()}
+        )
+        parents = [p.hexsha for p in commit.parents if p.hexsha in state.commits]
+        state.commits[sha] = _Commit(sha, tree, parents, str(commit.message), author, author)
+        return sha
+
+    def set_permission(self, repo: str, login: str, role: str) -> None:
+        self.repo(repo).permissions[login] = role
 
     def close_pull(self, repo: str, number: int, *, merged: bool = False) -> None:
         pull = self.repos[repo].pulls[number]
@@ -378,6 +404,11 @@ class FakeGitHub:
             ("POST", repo + r"/git/trees", self._create_tree),
             ("POST", repo + r"/git/commits", self._create_git_commit),
             ("POST", r"/app/installations/(?P<id>\d+)/access_tokens", self._installation_token),
+            (
+                "GET",
+                repo + r"/collaborators/(?P<login>[^/]+)/permission",
+                self._collaborator_permission,
+            ),
         ]
         return [(method, re.compile(path), handler) for method, path, handler in table]
 
@@ -423,6 +454,12 @@ class FakeGitHub:
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
+
+    def _collaborator_permission(self, repo: str, login: str, **_: Any) -> JsonReply:
+        # GitHub answers for any user; `permission` folds maintain→write and triage→read.
+        role = self.repos[repo].permissions.get(login, "read")
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return 200, {}, {"permission": legacy, "role_name": role, "user": {"login": login}}
 
     # --- pull requests ------------------------------------------------------------------------
 

@@ -275,6 +275,11 @@ def test_not_json_at_all(tmp_path: Path) -> None:
     assert read_error(path) == f"{path}: not JSON: starts with b'hello, traces\\n'"
 
 
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.json"
+    assert read_error(path) == f"{path}: cannot read trace file: No such file or directory"
+
+
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.json"
     path.write_text("  \n")

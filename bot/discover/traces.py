@@ -119,8 +119,11 @@ class Span:
 
 def detect_format(path: Path) -> TraceFormat:
     """Recognise a trace file by its first bytes and top-level keys."""
-    with path.open("rb") as stream:
-        head = stream.read(_HEAD_BYTES)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise _problem(str(path), "", f"cannot read trace file: {exc.strerror}") from None
     return _detect(head, str(path))
 
 

@@ -56,6 +56,23 @@ class FollowupStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class PullRequestInfo:
+    repo: str
+    number: int
+    state: str
+    draft: bool
+    head_sha: str
+    head_ref: str
+    head_repo: str
+    base_sha: str
+    base_ref: str
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo != self.repo
+
+
+@dataclass(frozen=True)
 class FollowupOutcome:
     status: FollowupStatus
     branch: str
@@ -136,6 +153,42 @@ class GitHubGateway:
             f"get pull request {repo}#{pr_number}", "GET", _pull_url(repo, pr_number)
         )
         return dict(pull)
+
+    def pull_request(self, repo: str, pr_number: int) -> PullRequestInfo:
+        """The facts a review needs about a PR, read once per job."""
+        pull = self._get_pull(repo, pr_number)
+        head, base = pull["head"], pull["base"]
+        head_repo = (head.get("repo") or {}).get("full_name") or ""
+        return PullRequestInfo(
+            repo=repo,
+            number=pr_number,
+            state=str(pull.get("state", "")),
+            draft=bool(pull.get("draft", False)),
+            head_sha=head["sha"],
+            head_ref=head["ref"],
+            head_repo=head_repo,
+            base_sha=base["sha"],
+            base_ref=base["ref"],
+        )
+
+    def user_permission(self, repo: str, login: str) -> str:
+        """`admin`, `maintain`, `write`, `triage`, `read` or `none` for a user on a repo."""
+        _, data = self._call(
+            f"read {login}'s permission on {repo}",
+            "GET",
+            f"/repos/{repo}/collaborators/{urllib.parse.quote(login)}/permission",
+        )
+        role = data.get("role_name") or data.get("permission") or "none"
+        return str(role)
+
+    def post_comment(self, repo: str, issue_number: int, body: str) -> None:
+        """A plain (not sticky) comment, e.g. a reply to a command."""
+        self._call(
+            f"comment on {repo}#{issue_number}",
+            "POST",
+            f"/repos/{repo}/issues/{issue_number}/comments",
+            payload={"body": body},
+        )
 
     # --- sticky comment -----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.compile.result import CompiledJourney, Decision
+from bot.spec.repoconfig import RepoConfig
 
 Conclusion = Literal["success", "failure", "neutral", "action_required"]
 JourneyStatus = Literal["added", "removed", "changed", "unchanged"]
@@ -89,6 +90,7 @@ class ReviewResult:
     changed_files: list[str]
     conclusion: Conclusion
     decision: Decision | None
+    config: RepoConfig = field(default_factory=RepoConfig)
     artifacts: dict[str, str] = field(default_factory=dict)
     stale_artifacts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)

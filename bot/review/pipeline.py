@@ -84,6 +84,7 @@ def review_trees(
             sorted(changed),
             "failure",
             "FAIL",
+            config=config,
             errors=[str(p) for p in exc.problems],
         )
     try:
@@ -129,6 +130,7 @@ def review_trees(
         sorted(changed),
         conclusion,
         decision,
+        config=config,
         artifacts={s.path: fresh[s.path] for s in stale},
         stale_artifacts=[s.path for s in stale],
     )

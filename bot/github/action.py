@@ -1,0 +1,441 @@
+"""The GitHub Action step: review the event's base and head, report to GitHub and the runner."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import git
+from github import Auth, Github
+
+from bot.compile.availability import AvailabilityError
+from bot.github import action_io
+from bot.github.gateway import CommentOutcome, GitHubCallError, GitHubGateway
+from bot.github.payloads import max_sticky_body_chars
+from bot.review.gitread import MissingCommitError, open_repo, read_file, resolve
+from bot.review.model import Conclusion, ReviewResult
+from bot.review.pipeline import review_revisions
+from bot.review.render import (
+    MARKER,
+    CheckOutput,
+    middle_truncate,
+    render_check,
+    render_comment,
+    render_job_summary,
+)
+from bot.spec.errors import SpecError
+from bot.spec.repoconfig import CONFIG_FILE, RepoConfig, parse_repo_config
+
+__all__ = [
+    "CHECK_NAME",
+    "ActionContext",
+    "ActionEvent",
+    "action_outputs",
+    "default_github",
+    "effective_conclusion",
+    "event_revisions",
+    "exit_code_for",
+    "main",
+    "prepare_commits",
+    "read_context",
+    "run_action",
+]
+
+CHECK_NAME = "EmaC journey bounds"
+FETCH_DEPTH = 50
+EXIT_SETUP_ERROR = 2
+ZERO_SHA = "0" * 40
+PR_EVENTS = ("pull_request", "pull_request_target")
+STATUS_STATES: dict[str, str] = {
+    "success": "success",
+    "neutral": "success",
+    "failure": "failure",
+    "action_required": "failure",
+}
+
+GitHubFactory = Callable[[str, str], Github]
+
+
+def default_github(token: str, api_url: str) -> Github:
+    """A token-authenticated client for github.com or a GitHub Enterprise Server API URL."""
+    return Github(auth=Auth.Token(token), base_url=api_url)
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """What the triggering event asks to review: two revisions and, for a PR, where it lives."""
+
+    name: str
+    base: str  # a commit SHA, or "<sha>^" for a push that opened a branch
+    head: str
+    pr_number: int | None = None
+    base_repo: str | None = None
+    head_repo: str | None = None  # None for a PR whose fork was deleted
+
+    @property
+    def from_fork(self) -> bool:
+        if self.pr_number is None:
+            return False
+        return (self.head_repo or "").lower() != (self.base_repo or "").lower()
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """Everything the step reads from the runner, read once at start."""
+
+    repository: str
+    event: ActionEvent
+    workspace: Path
+    api_url: str
+    token: str | None
+    summary_path: Path | None
+    output_path: Path | None
+    details_url: str | None
+    comment: bool
+    review_is_neutral: bool
+
+    @property
+    def write_blocker(self) -> str | None:
+        """Why this run must not write to GitHub, or None when it may."""
+        if not self.token:
+            return "no token was given (input 'token' or GITHUB_TOKEN)"
+        if self.event.name == "pull_request" and self.event.from_fork:
+            # GitHub gives `pull_request` runs from forks a read-only token.
+            return (
+                f"the pull request comes from the fork {self.event.head_repo or '(deleted)'}, "
+                "whose workflow token is read-only"
+            )
+        return None
+
+
+def _field(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise action_io.ActionInputError(f"event payload has no '{path}'")
+        value = value[key]
+    return value
+
+
+def _sha(data: Mapping[str, Any], path: str) -> str:
+    value = _field(data, path)
+    if not isinstance(value, str) or len(value) not in (40, 64):
+        raise action_io.ActionInputError(f"event payload '{path}' is not a commit SHA: {value!r}")
+    return value
+
+
+def event_revisions(name: str, payload: Mapping[str, Any]) -> ActionEvent:
+    """Base and head of a pull_request(_target), merge_group or push event payload."""
+    if name in PR_EVENTS:
+        pull = _field(payload, "pull_request")
+        head_repo = (pull.get("head") or {}).get("repo")
+        return ActionEvent(
+            name,
+            _sha(pull, "base.sha"),
+            _sha(pull, "head.sha"),
+            pr_number=int(_field(pull, "number")),
+            base_repo=str(_field(pull, "base.repo.full_name")),
+            head_repo=str(head_repo["full_name"]) if isinstance(head_repo, Mapping) else None,
+        )
+    if name == "merge_group":
+        return ActionEvent(
+            name, _sha(payload, "merge_group.base_sha"), _sha(payload, "merge_group.head_sha")
+        )
+    if name == "push":
+        after = _sha(payload, "after")
+        if after == ZERO_SHA:
+            raise action_io.ActionInputError("push deleted the branch: there is nothing to review")
+        before = str(payload.get("before") or ZERO_SHA)
+        # A push that creates a branch has no `before`: compare with the pushed commit's parent.
+        return ActionEvent(name, f"{after}^" if before == ZERO_SHA else before, after)
+    raise action_io.ActionInputError(
+        f"event '{name}' is not supported: run on pull_request, pull_request_target, "
+        "merge_group or push"
+    )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise action_io.ActionInputError(f"{name} is not set: run this as a GitHub Actions step")
+    return value
+
+
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def read_context(env: Mapping[str, str]) -> ActionContext:
+    """The runner's variables and inputs; ActionInputError names the first one that is unusable."""
+    event_path = Path(_required(env, "GITHUB_EVENT_PATH"))
+    try:
+        payload = json.loads(event_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise action_io.ActionInputError(
+            f"cannot read the event payload {event_path}: {exc}"
+        ) from exc
+    repository = _required(env, "GITHUB_REPOSITORY")
+    server, run_id = env.get("GITHUB_SERVER_URL", "").rstrip("/"), env.get("GITHUB_RUN_ID", "")
+    return ActionContext(
+        repository=repository,
+        event=event_revisions(_required(env, "GITHUB_EVENT_NAME"), payload),
+        workspace=Path(_required(env, "GITHUB_WORKSPACE")),
+        api_url=env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
+        token=action_io.input_value(env, "token") or env.get("GITHUB_TOKEN", "").strip() or None,
+        summary_path=_optional_path(env, "GITHUB_STEP_SUMMARY"),
+        output_path=_optional_path(env, "GITHUB_OUTPUT"),
+        details_url=f"{server}/{repository}/actions/runs/{run_id}" if server and run_id else None,
+        comment=action_io.bool_input(env, "comment", True),
+        review_is_neutral=action_io.bool_input(env, "review-is-neutral", False),
+    )
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _warn(message: str) -> None:
+    _say(action_io.workflow_command("warning", message, {"title": CHECK_NAME}))
+
+
+def prepare_commits(workspace: Path, revisions: Sequence[str]) -> None:
+    """Fetch, once, the commits a shallow checkout lacks; a fetch failure is only a warning
+    (the review then stops with MissingCommitError, which says what to do)."""
+    repo = open_repo(str(workspace))
+    missing: list[str] = []
+    for rev in revisions:
+        try:
+            resolve(repo, rev)
+        except MissingCommitError:
+            missing.append(rev.rstrip("^"))
+    if not missing:
+        return
+    wanted = list(dict.fromkeys(missing))
+    _say(f"Fetching {', '.join(w[:12] for w in wanted)} (not in the checkout) from origin")
+    try:
+        repo.git.fetch("--no-tags", f"--depth={FETCH_DEPTH}", "origin", *wanted)
+    except git.GitCommandError as exc:
+        _warn(f"git fetch of {', '.join(wanted)} failed: {str(exc.stderr).strip()}")
+
+
+def effective_conclusion(conclusion: Conclusion, review_is_neutral: bool) -> Conclusion:
+    return "neutral" if conclusion == "action_required" and review_is_neutral else conclusion
+
+
+def exit_code_for(conclusion: Conclusion) -> int:
+    """The step fails on FAIL and on a blocking REVIEW; success and neutral pass."""
+    return 1 if conclusion in ("failure", "action_required") else 0
+
+
+def action_outputs(result: ReviewResult, conclusion: Conclusion) -> dict[str, str]:
+    """The step outputs: decision, conclusion, gating bound(s), journey count, gating deltas."""
+    deltas = {
+        j.name: {
+            "bound": j.gating_bound,
+            "base": j.availability[j.gating_bound].base,
+            "head": j.availability[j.gating_bound].head,
+            "delta": j.availability[j.gating_bound].delta,
+        }
+        for j in result.journeys
+    }
+    decision = result.decision or ("FAIL" if result.errors else "NONE")
+    return {
+        "decision": decision,
+        "conclusion": conclusion,
+        "gating-bound": ",".join(sorted({j.gating_bound for j in result.journeys})),
+        "journeys": str(len(result.journeys)),
+        "deltas": json.dumps(deltas, separators=(",", ":"), sort_keys=True),
+    }
+
+
+def _visible_comment(result: ReviewResult) -> str:
+    """The comment without the hidden lines render_comment puts first (the gateway adds its own)."""
+    lines = render_comment(result).split("\n")
+    if lines[:1] == [MARKER]:
+        lines = lines[1:]
+    if lines and lines[0].startswith("<!-- emac-bot:head="):
+        lines = lines[1:]
+    return middle_truncate("\n".join(lines), max_sticky_body_chars(MARKER))
+
+
+class GitHubReport:
+    """The run's writes to GitHub: a check run (or commit statuses where checks are refused) and
+    the sticky comment. A 403 turns into a warning; any other refusal is remembered as an error."""
+
+    def __init__(self, gateway: GitHubGateway, ctx: ActionContext) -> None:
+        self._gateway, self._ctx = gateway, ctx
+        self._check_id: int | None = None
+        self._use_statuses = False
+        self._statuses_refused = False
+        self.failed = False
+
+    def _refused(self, exc: GitHubCallError) -> None:
+        if exc.status == 403:
+            _warn(f"{exc} (results are in the job summary and annotations)")
+        else:
+            self.failed = True
+            _say(action_io.workflow_command("error", str(exc), {"title": CHECK_NAME}))
+
+    def _status(self, state: str, description: str) -> None:
+        if self._statuses_refused:
+            return
+        try:
+            self._gateway.report_commit_status(
+                self._ctx.repository,
+                self._ctx.event.head,
+                state,
+                description,
+                CHECK_NAME,
+                self._ctx.details_url,
+            )
+        except GitHubCallError as exc:
+            self._statuses_refused = True
+            self._refused(exc)
+
+    def start(self) -> None:
+        try:
+            self._check_id = self._gateway.start_check_run(
+                self._ctx.repository,
+                self._ctx.event.head,
+                CHECK_NAME,
+                external_id=f"emac-action:{self._ctx.event.head}",
+                details_url=self._ctx.details_url,
+            )
+        except GitHubCallError as exc:
+            if exc.status != 403:
+                self._refused(exc)
+                return
+            _warn("this token may not create check runs (HTTP 403): reporting a commit status")
+            self._use_statuses = True
+            self._status("pending", "reviewing journey bounds")
+
+    def finish(self, check: CheckOutput) -> None:
+        if self._use_statuses:
+            self._status(STATUS_STATES[check.conclusion], check.title)
+            return
+        if self._check_id is None:
+            return
+        try:
+            self._gateway.complete_check_run(
+                self._ctx.repository,
+                self._check_id,
+                conclusion=check.conclusion,
+                title=check.title,
+                summary=check.summary,
+                text=check.text,
+                annotations=check.annotations,
+            )
+        except GitHubCallError as exc:
+            self._refused(exc)
+
+    def comment(self, pr_number: int, body: str, committed_at: datetime | None) -> None:
+        try:
+            outcome = self._gateway.upsert_sticky_comment(
+                self._ctx.repository,
+                pr_number,
+                body,
+                marker=MARKER,
+                head_sha=self._ctx.event.head,
+                head_committed_at=committed_at,
+            )
+        except GitHubCallError as exc:
+            self._refused(exc)
+            return
+        if outcome is CommentOutcome.STALE:
+            _say("The pull request moved on to a newer head: its own run will comment")
+
+
+def _wants_comment(ctx: ActionContext, config: RepoConfig, result: ReviewResult) -> bool:
+    if not ctx.comment or ctx.event.pr_number is None or config.comment.mode == "never":
+        return False
+    return config.comment.mode == "always" or result.affected
+
+
+def _review(ctx: ActionContext) -> tuple[ReviewResult, RepoConfig, datetime]:
+    prepare_commits(ctx.workspace, [ctx.event.base, ctx.event.head])
+    repo = open_repo(str(ctx.workspace))
+    head = resolve(repo, ctx.event.head)
+    config = parse_repo_config(read_file(head, CONFIG_FILE))
+    result = review_revisions(str(ctx.workspace), ctx.event.base, ctx.event.head, config)
+    return result, config, head.committed_datetime
+
+
+def _write_runner_files(ctx: ActionContext, summary: str, outputs: Mapping[str, str]) -> None:
+    if ctx.summary_path is not None:
+        action_io.append_summary(ctx.summary_path, summary)
+    if ctx.output_path is not None:
+        action_io.append_outputs(ctx.output_path, outputs)
+
+
+def _setup_failure(ctx: ActionContext, report: GitHubReport | None, message: str) -> int:
+    _say(action_io.workflow_command("error", message, {"title": CHECK_NAME}))
+    if report is not None:
+        report.finish(
+            CheckOutput("failure", "EmaC could not run the review", message, "", annotations=[])
+        )
+    outputs = {
+        "decision": "ERROR",
+        "conclusion": "failure",
+        "gating-bound": "",
+        "journeys": "0",
+        "deltas": "{}",
+    }
+    _write_runner_files(ctx, f"## {CHECK_NAME}: could not run\n\n```\n{message}\n```\n", outputs)
+    return EXIT_SETUP_ERROR
+
+
+def run_action(env: Mapping[str, str], *, github_factory: GitHubFactory = default_github) -> int:
+    """Run the step: 0 on PASS/neutral, 1 on FAIL or blocking REVIEW, 2 when it cannot review."""
+    try:
+        ctx = read_context(env)
+    except action_io.ActionInputError as exc:
+        _say(action_io.workflow_command("error", str(exc), {"title": CHECK_NAME}))
+        return EXIT_SETUP_ERROR
+    report: GitHubReport | None = None
+    blocker = ctx.write_blocker
+    if blocker is not None:
+        _warn(f"not writing to GitHub: {blocker}; results are in the job summary and annotations")
+    else:
+        assert ctx.token is not None
+        report = GitHubReport(GitHubGateway(github_factory(ctx.token, ctx.api_url)), ctx)
+        report.start()
+
+    try:
+        result, config, committed_at = _review(ctx)
+    except SpecError as exc:
+        return _setup_failure(ctx, report, exc.render())
+    except (MissingCommitError, AvailabilityError) as exc:
+        return _setup_failure(ctx, report, str(exc))
+    except git.GitCommandError as exc:
+        return _setup_failure(ctx, report, f"git failed: {str(exc.stderr).strip() or exc}")
+
+    conclusion = effective_conclusion(result.conclusion, ctx.review_is_neutral)
+    check = render_check(result, review_conclusion=conclusion)
+    for annotation in check.annotations:
+        _say(action_io.annotation_command(annotation))
+    if report is not None:
+        report.finish(check)
+        if ctx.event.pr_number is not None and _wants_comment(ctx, config, result):
+            report.comment(ctx.event.pr_number, _visible_comment(result), committed_at)
+    _write_runner_files(ctx, render_job_summary(result), action_outputs(result, conclusion))
+    _say(f"{CHECK_NAME}: {check.title} ({conclusion})")
+    code = exit_code_for(conclusion)
+    return max(code, 1) if report is not None and report.failed else code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`emac action`: the container's default command; reads the runner's environment once."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    return run_action(dict(os.environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
