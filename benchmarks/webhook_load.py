@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -28,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +134,11 @@ def start_server(
     raise SystemExit(f"the {kind} server did not become ready on port {port}")
 
 
-def send_all(
-    port: int, deliveries: list[Delivery], concurrency: int
-) -> list[tuple[Delivery, int, float]]:
-    results: list[tuple[Delivery, int, float]] = []
+def _send_with_threads(
+    port: int, deliveries: list[Delivery], threads: int
+) -> list[tuple[str, int, float]]:
+    """Send from `threads` keep-alive connections; (delivery id, status, seconds) per request."""
+    results: list[tuple[str, int, float]] = []
     lock = threading.Lock()
     cursor = iter(deliveries)
 
@@ -164,14 +167,40 @@ def send_all(
                 status = -1
             elapsed = time.perf_counter() - started
             with lock:
-                results.append((delivery, status, elapsed))
+                results.append((delivery.delivery_id + "/" + delivery.expect, status, elapsed))
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
+    pool = [threading.Thread(target=client) for _ in range(threads)]
+    for thread in pool:
         thread.start()
-    for thread in threads:
+    for thread in pool:
         thread.join()
+    return results
+
+
+def _client_process(port: int, deliveries: list[Delivery], threads: int, out: Connection) -> None:
+    out.send(_send_with_threads(port, deliveries, threads))
+    out.close()
+
+
+def send_all(
+    port: int, deliveries: list[Delivery], concurrency: int, processes: int
+) -> list[tuple[Delivery, int, float]]:
+    """Client threads spread over processes, so the client's own GIL does not queue requests."""
+    context = multiprocessing.get_context("fork")
+    parts = [deliveries[i::processes] for i in range(processes)]
+    children = []
+    for i, part in enumerate(parts):
+        receive, send = context.Pipe(duplex=False)
+        threads = concurrency // processes + (1 if i < concurrency % processes else 0)
+        child = context.Process(target=_client_process, args=(port, part, threads, send))
+        child.start()
+        children.append((child, receive))
+    by_key = {d.delivery_id + "/" + d.expect: d for d in deliveries}
+    results: list[tuple[Delivery, int, float]] = []
+    for child, receive in children:
+        results.extend((by_key[key], status, elapsed) for key, status, elapsed in receive.recv())
+        child.join()
     return results
 
 
@@ -211,6 +240,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
@@ -230,7 +260,7 @@ def main() -> int:
         server = start_server(args.server, port, queue_path, args.workers, args.threads)
         try:
             wall = time.perf_counter()
-            results = send_all(port, deliveries, args.concurrency)
+            results = send_all(port, deliveries, args.concurrency, args.client_processes)
             wall = time.perf_counter() - wall
         finally:
             server.terminate()
@@ -264,6 +294,7 @@ def main() -> int:
             else ""
         )
         + f", SQLite queue, {args.requests} deliveries at concurrency {args.concurrency}"
+        + f" from {args.client_processes} client processes"
     )
     print(f"sent: {len(valid_ids)} unique valid, {sum(replays.values()) - len(valid_ids)} replays, "
           f"{sum(1 for d in deliveries if d.expect == 'forged')} forged")  # fmt: skip

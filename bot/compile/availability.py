@@ -32,9 +32,6 @@ class TimeoutFactor:
     lower: float
 
 
-NO_TIMEOUT = TimeoutFactor(1.0, 1.0)
-
-
 class AvailabilityError(ValueError):
     """The expression cannot be evaluated exactly (too many shared components at one node)."""
 
@@ -162,7 +159,9 @@ class BoundRules:
         return self.with_timeout(node, a)
 
     def with_timeout(self, node: Node, value: float, key: str | None = None) -> float:
-        factor = self.timeouts.get(key or node.path, NO_TIMEOUT)
+        factor = self.timeouts.get(key or node.path) if self.timeouts else None
+        if factor is None:
+            return value
         if self.name == "optimistic":
             return value * factor.estimate
         if self.name == "pessimistic":
@@ -175,12 +174,12 @@ class BoundRules:
             return 1.0
         if op == "branch":
             return sum(w * v for w, v in zip(node.weights, values, strict=True))
-        if op == "fallback":
+        if op == "fallback" and self.timeouts:
             # Each alternative has its own F(τ): the per-try timeout cuts a different tail.
             values = [
                 self.with_timeout(node, v, alternative_key(node, i)) for i, v in enumerate(values)
             ]
-        elif op == "retry":
+        elif op == "retry" and self.timeouts:
             values = [self.with_timeout(node, v) for v in values]
         if op in ("series", "parallel"):
             vals = values if self.name == "optimistic" else _dedupe_leaves(node, values)
@@ -323,9 +322,10 @@ def node_bounds(
     root: Node,
     components: Mapping[str, ComponentModel],
     timeouts: Mapping[str, TimeoutFactor] | None = None,
+    rules: Mapping[str, BoundRules] | None = None,
 ) -> dict[str, AvailabilityBounds]:
     """Optimistic, pessimistic and worst-case availability of every node, keyed by node path."""
-    rules = make_rules(root, components, timeouts or {})
+    rules = rules or make_rules(root, components, timeouts or {})
     opt = OptimisticEvaluator(root, rules["optimistic"]).all_values(root)
     pess = evaluate_simple(root, rules["pessimistic"])
     worst = evaluate_simple(root, rules["worstCase"])

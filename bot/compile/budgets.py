@@ -3,9 +3,10 @@ importance, and the dominant contributors to lost availability."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 
-from bot.compile.availability import BoundRules, TimeoutFactor, make_rules
+from bot.compile.availability import BoundRules
 from bot.compile.result import (
     BOUND_NAMES,
     AvailabilityBounds,
@@ -114,9 +115,8 @@ def allocate(model: JourneyModel, worst_rules: BoundRules) -> dict[str, tuple[fl
 
 
 def leaf_budgets(
-    model: JourneyModel, gating: BoundName, timeouts: Mapping[str, TimeoutFactor]
+    model: JourneyModel, gating: BoundName, rules: Mapping[str, BoundRules]
 ) -> dict[str, LeafBudget]:
-    rules = make_rules(model.root, model.components, timeouts)
     evaluator = PathEvaluator(model.root, rules[gating])
     leaves = leaves_by_component(model.root)
     allocation = allocate(model, rules["worstCase"])
@@ -145,8 +145,8 @@ def leaf_budgets(
 def contributors(
     model: JourneyModel,
     bounds: Mapping[str, AvailabilityBounds],
-    gating: BoundName,
-    timeouts: Mapping[str, TimeoutFactor],
+    rules: Mapping[str, BoundRules],
+    leaves: Mapping[str, LeafBudget],
 ) -> list[Contributor]:
     """What costs the journey availability, largest first.
 
@@ -157,10 +157,9 @@ def contributors(
       (a leaf inside a shared-fate group costs little on its own: the group is the risk);
     timeout: what a timeout costs the node it guards (optimistic, with vs without it).
     """
-    rules = make_rules(model.root, model.components, timeouts)
     pessimistic = PathEvaluator(model.root, rules["pessimistic"])
-    gate = PathEvaluator(model.root, rules[gating])
-    leaves = leaves_by_component(model.root)
+    timeouts = rules["optimistic"].timeouts
+    first_leaf = {n.component: n.path for n in reversed(model.root.leaves())}
     out: list[Contributor] = []
     for node in model.root.walk():
         b = bounds[node.path]
@@ -177,25 +176,22 @@ def contributors(
         if factor is not None and factor.estimate < 1.0:
             loss = b.optimistic / factor.estimate - b.optimistic if factor.estimate > 0 else 1.0
             out.append(Contributor("timeout", node.label, loss, loss, node.path))
-    for name in model.leaf_components():
-        a = model.components[name].availability
-        importance = gate.with_component(name, 1.0, leaves) - gate.with_component(name, 0.0, leaves)
-        loss = importance * (1.0 - a)
+    for name, lb in leaves.items():
+        loss = lb.importance * lb.error_ratio
         if loss > 0:
-            out.append(Contributor("leaf", name, loss, loss, leaves[name][0].path))
-    out.sort(key=lambda c: (-c.loss, c.kind, c.node))
-    return out[:MAX_CONTRIBUTORS]
+            out.append(Contributor("leaf", name, loss, loss, first_leaf[name] or ""))
+    return heapq.nsmallest(MAX_CONTRIBUTORS, out, key=lambda c: (-c.loss, c.kind, c.node))
 
 
 def budget(
     model: JourneyModel,
     bounds: AvailabilityBounds,
     gating: BoundName,
-    timeouts: Mapping[str, TimeoutFactor],
+    rules: Mapping[str, BoundRules],
 ) -> Budget:
     target = model.objective.availability_target
     return Budget(
         error_budget=clean(1.0 - target),
         consumed=consumption(bounds, target),
-        leaves=leaf_budgets(model, gating, timeouts),
+        leaves=leaf_budgets(model, gating, rules),
     )

@@ -50,27 +50,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from bot.compile.latency_grid import (
-    Array,
-    Attempt,
-    GridCdf,
-    Knots,
-    Levels,
-    add,
-    cdf_at,
-    clip_attempt,
-    condition,
-    convolve,
-    curve_grid,
-    from_cdf,
-    level_cdf,
-    linear_bound,
-    minplus,
-    point_mass,
-    pointwise,
-    quantile_bracket,
-    scale,
-)
+from bot.compile import latency_grid as grid
+from bot.compile.latency_grid import Array, Attempt, GridCdf, Knots, Levels
 from bot.compile.result import QuantileBound
 from bot.spec.domain import ComponentModel, Node
 
@@ -108,7 +89,7 @@ class _Estimate:
 
 
 def _conditioned(success: GridCdf, failure: GridCdf | None) -> _Estimate:
-    ok_lo, ok_hi, latency = condition(success)
+    ok_lo, ok_hi, latency = grid.condition(success)
     return _Estimate(ok_lo, ok_hi, latency, failure)
 
 
@@ -166,7 +147,7 @@ def compile_latency(
     estimate, bound = _Engine(components, grid_points, levels).run(root, only_under_timeouts=False)
     out: dict[str, QuantileBound] = {}
     for key, q in quantiles.items():
-        lo, hi = quantile_bracket(estimate.latency, q)
+        lo, hi = grid.quantile_bracket(estimate.latency, q)
         upper = max(float(bound.success[levels.index(q)]), hi)
         out[key] = QuantileBound(
             quantile=q, estimate=(lo + hi) / 2.0, bracket=(lo, hi), upper=upper
@@ -259,7 +240,7 @@ class _Engine:
                 estimates[c] = bounds[c] = None
         first_e, first_b = estimates[0], bounds[0]
         if first_e is None or first_b is None:
-            empty = _Estimate(1.0, 1.0, point_mass(1.0), None)
+            empty = _Estimate(1.0, 1.0, grid.point_mass(1.0), None)
             return empty, _Bound(np.zeros(self.levels.size), None, 1.0)
         return first_e, first_b
 
@@ -274,9 +255,9 @@ class _Engine:
                 value = _leaf_cdf(child, self.components, tau, conditional=True)
                 self.factors[key] = TimeoutFactor(value, value)
                 continue
-            lo, hi = cdf_at(est.latency, tau)
+            lo, hi = grid.cdf_at(est.latency, tau)
             self.factors[key] = TimeoutFactor(
-                (lo + hi) / 2.0, float(level_cdf(bnd.success, np.array([tau]), self.levels)[0])
+                (lo + hi) / 2.0, float(grid.level_cdf(bnd.success, np.array([tau]), self.levels)[0])
             )
 
     # --- independence ---------------------------------------------------------------------------
@@ -287,9 +268,9 @@ class _Engine:
         if timeout is not None and node.op == "leaf":  # the curve gives the cut mass exactly
             comp, knots = self.knots(node)
             own = math.inf if node.timeout is None else node.timeout
-            s, f = curve_grid(knots, comp.availability, min(own, timeout), self.leaf_points)
+            s, f = grid.curve_grid(knots, comp.availability, min(own, timeout), self.leaf_points)
             return Attempt(s, f, f)
-        return clip_attempt(child.success, child.failure, timeout)
+        return grid.clip_attempt(child.success, child.failure, timeout)
 
     def _estimate(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
         k = self.points
@@ -297,7 +278,7 @@ class _Engine:
         fail = [c.failure for c in ce if c.failure is not None]
         if op == "leaf":
             comp, knots = self.knots(node)
-            s, f = curve_grid(knots, comp.availability, node.timeout, self.leaf_points)
+            s, f = grid.curve_grid(knots, comp.availability, node.timeout, self.leaf_points)
             return _conditioned(s, f if need else None)
         if op == "series":
             return _balanced(ce, self._series_pair)
@@ -306,8 +287,8 @@ class _Engine:
             return _Estimate(
                 math.prod(c.ok_lo for c in ce),
                 math.prod(c.ok_hi for c in ce),
-                pointwise([c.latency for c in ce], lambda r: r.prod(axis=0), k),
-                pointwise([c.success for c in ce] + fail, lambda r: _some_failed(r, n), k)
+                grid.pointwise([c.latency for c in ce], lambda r: r.prod(axis=0), k),
+                grid.pointwise([c.success for c in ce] + fail, lambda r: grid.some_failed(r, n), k)
                 if need
                 else None,
             )
@@ -317,35 +298,37 @@ class _Engine:
             return self._retry(node, ce[0], need)
         if op == "optional":
             assert ce[0].failure is not None
-            _, _, latency = condition(add(ce[0].success, ce[0].failure, k))
-            return _Estimate(1.0, 1.0, latency, point_mass(0.0))
+            _, _, latency = grid.condition(grid.add(ce[0].success, ce[0].failure, k))
+            return _Estimate(1.0, 1.0, latency, grid.point_mass(0.0))
         if op == "async":
-            return _Estimate(1.0, 1.0, point_mass(1.0), point_mass(0.0))
+            return _Estimate(1.0, 1.0, grid.point_mass(1.0), grid.point_mass(0.0))
         succ = [c.success for c in ce]
         if op == "race":
             delays = [i * node.hedge_delay for i in range(len(succ))]
             return _conditioned(
-                pointwise(succ, lambda r: 1.0 - np.prod(1.0 - r, axis=0), k, delays),
-                pointwise(fail, lambda r: r.prod(axis=0), k, delays) if need else None,
+                grid.pointwise(succ, lambda r: 1.0 - np.prod(1.0 - r, axis=0), k, delays),
+                grid.pointwise(fail, lambda r: r.prod(axis=0), k, delays) if need else None,
             )
         if op == "branch":
             w = np.asarray(node.weights, dtype=np.float64)
             return _conditioned(
-                pointwise(succ, lambda r: w @ r, k),
-                pointwise(fail, lambda r: w @ r, k) if need else None,
+                grid.pointwise(succ, lambda r: w @ r, k),
+                grid.pointwise(fail, lambda r: w @ r, k) if need else None,
             )
         n, req = len(succ), node.required  # quorum
         return _conditioned(
-            pointwise(succ, lambda r: _at_least(r, req), k),
-            pointwise(succ + fail, lambda r: _all_done_too_few(r, n, req), k) if need else None,
+            grid.pointwise(succ, lambda r: grid.at_least(r, req), k),
+            grid.pointwise(succ + fail, lambda r: grid.all_done_too_few(r, n, req), k)
+            if need
+            else None,
         )
 
     def _series_pair(self, a: _Estimate, b: _Estimate) -> _Estimate:
         k = self.points
         failure = None
         if a.failure is not None and b.failure is not None:
-            failure = add(a.failure, convolve(a.success, b.failure, k), k)
-        latency = convolve(a.latency, b.latency, k)
+            failure = grid.add(a.failure, grid.convolve(a.success, b.failure, k), k)
+        latency = grid.convolve(a.latency, b.latency, k)
         return _Estimate(a.ok_lo * b.ok_lo, a.ok_hi * b.ok_hi, latency, failure)
 
     def _fallback(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
@@ -354,30 +337,32 @@ class _Engine:
         # Horner: S1 + F1 * (S2 + F2 * (S3 + ...)), the failed tries' times before each success.
         total = tries[-1].success
         for attempt in reversed(tries[:-1]):
-            total = add(attempt.success, attempt.then(total, k), k)
+            total = grid.add(attempt.success, attempt.then(total, k), k)
         if not need:
             return _conditioned(total, None)
         return _conditioned(
-            total, _balanced([t.failed for t in tries], lambda a, b: convolve(a, b, k))
+            total, _balanced([t.failed for t in tries], lambda a, b: grid.convolve(a, b, k))
         )
 
     def _retry(self, node: Node, child: _Estimate, need: bool) -> _Estimate:
         k = self.points
         attempt = self._attempt(node.children[0], child, node.timeout)
         share = retriable_share(node, self.components)
-        final = scale(attempt.failed, 1.0 - share)
+        final = grid.scale(attempt.failed, 1.0 - share)
         # Horner over the tries: S + R * (S + R * (...)); a failure ends on a final failure.
         total, failed = attempt.success, attempt.failed
         for _ in range(node.attempts - 1):
-            total = add(attempt.success, attempt.then(total, k, share), k)
+            total = grid.add(attempt.success, attempt.then(total, k, share), k)
             if need:
-                failed = add(final, convolve(scale(attempt.failed, share), failed, k), k)
+                failed = grid.add(
+                    final, grid.convolve(grid.scale(attempt.failed, share), failed, k), k
+                )
         return _conditioned(total, failed if need else None)
 
     # --- any dependence -------------------------------------------------------------------------
 
     def _sum(self, bounds: list[Array]) -> Array:
-        return _balanced(bounds, lambda a, b: minplus(a, b, self.levels))
+        return _balanced(bounds, lambda a, b: grid.minplus(a, b, self.levels))
 
     def _bound(self, node: Node, cb: list[_Bound], need: bool) -> _Bound:
         lv, op = self.levels, node.op
@@ -393,8 +378,8 @@ class _Engine:
             if op == "series":
                 return _Bound(self._sum(succ), self._sum(dur) if need else None, a)
             return _Bound(
-                linear_bound(succ, ones, zeros, eps, lv),
-                linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                grid.linear_bound(succ, ones, zeros, eps, lv),
+                grid.linear_bound(dur, ones, zeros, eps, lv) if need else None,
                 a,
             )
         if op == "race":
@@ -402,18 +387,18 @@ class _Engine:
         if op == "branch":
             w = list(node.weights)
             a = float(np.dot(w, avail))
-            joint = linear_bound(succ, list(np.multiply(w, avail)), zeros, eps - (1.0 - a), lv)
-            conditional = linear_bound(succ, w, zeros, eps * a, lv)
+            joint = grid.linear_bound(succ, list(np.multiply(w, avail)), zeros, eps - (1.0 - a), lv)
+            conditional = grid.linear_bound(succ, w, zeros, eps * a, lv)
             return _Bound(
                 np.minimum(joint, conditional),
-                linear_bound(dur, w, zeros, eps - (1.0 - sum(w)), lv) if need else None,
+                grid.linear_bound(dur, w, zeros, eps - (1.0 - sum(w)), lv) if need else None,
                 a,
             )
         if op == "quorum":
             return _Bound(
-                self._quorum_bound(succ, avail, node.required),
-                linear_bound(dur, ones, zeros, eps, lv) if need else None,
-                float(_frechet_at_least(avail[:, None], node.required)[0]),
+                grid.quorum_bound(succ, avail, node.required, lv),
+                grid.linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                float(grid.frechet_at_least(avail[:, None], node.required)[0]),
             )
         if op in ("fallback", "retry"):
             tau = node.timeout
@@ -421,12 +406,12 @@ class _Engine:
             within = (
                 np.ones(len(cb))
                 if tau is None
-                else np.array([level_cdf(q, np.array([tau]), lv)[0] for q in succ])
+                else np.array([grid.level_cdf(q, np.array([tau]), lv)[0] for q in succ])
             )
             total = (
                 self._sum(cut)
                 if op == "fallback"
-                else _repeat(cut[0], node.attempts, lambda x, y: minplus(x, y, lv))
+                else grid.repeat(cut[0], node.attempts, lambda x, y: grid.minplus(x, y, lv))
             )
             return _Bound(total, total, float(np.max(avail * within)))
         if op == "optional":
@@ -450,87 +435,16 @@ class _Engine:
         lv = self.levels
         shifts = [i * node.hedge_delay for i in range(len(cb))]
         a = max(b.availability for b in cb)
-        first = np.full(lv.size, math.inf)
-        for b, s in zip(cb, shifts, strict=True):
-            if b.availability > 0.0:  # branch i alone: P(ok_i, T_i ≤ t) ≥ A_i·L_i(t)
-                need_level = (
-                    lv.eps if b.availability >= 1.0 else 1.0 - (1.0 - lv.eps) / b.availability
-                )
-                first = np.minimum(first, s + np.append(b.success, math.inf)[lv.down(need_level)])
         succ = [b.success for b in cb]
-        either = linear_bound(succ, [1.0] * len(cb), shifts, lv.eps * a, lv)
-        success = np.minimum(first, either)
-        success[-1] = 0.0
+        # One branch alone: P(ok_i, T_i ≤ t) ≥ A_i·L_i(t); or: a late success needs some branch
+        # late, P(ok, T > t) ≤ Σ(1 − L_i), conditioned on P(ok) ≥ A.
+        alone = grid.any_alone(succ, [b.availability for b in cb], shifts, lv)
+        success = np.minimum(
+            alone, grid.linear_bound(succ, [1.0] * len(cb), shifts, lv.eps * a, lv)
+        )
         dur = [b.duration for b in cb if b.duration is not None]
         return _Bound(
-            success, linear_bound(dur, [1.0] * len(cb), shifts, lv.eps, lv) if need else None, a
+            success,
+            grid.linear_bound(dur, [1.0] * len(cb), shifts, lv.eps, lv) if need else None,
+            a,
         )
-
-    def _quorum_bound(self, succ: list[Array], avail: Array, required: int) -> Array:
-        lv = self.levels
-        points = np.unique(np.concatenate([q[:-1] for q in succ] + [np.zeros(1)]))
-        cdfs = np.stack([level_cdf(q, points, lv) for q in succ])
-        joint = _frechet_at_least(avail[:, None] * cdfs, required)
-        a = float(_frechet_at_least(avail[:, None], required)[0])
-        missing = (1.0 - cdfs).sum(axis=0)
-        conditional = 1.0 - missing / a if a > 0.0 else (missing <= 0.0).astype(np.float64)
-        return from_cdf(points, np.maximum.accumulate(np.maximum(joint, conditional)), lv)
-
-
-def _repeat(x: Array, times: int, combine: Callable[[Array, Array], Array]) -> Array:
-    """x combined with itself `times` times, by doubling."""
-    result: Array | None = None
-    while times:
-        if times & 1:
-            result = x if result is None else combine(result, x)
-        times >>= 1
-        if times:
-            x = combine(x, x)
-    assert result is not None
-    return result
-
-
-def _frechet_at_least(probs: Array, k: int) -> Array:
-    """Lower bound on P(at least k of the events) from their probabilities (rows), any dependence:
-    max over the top-m events, m ≥ k, of (Σ p − (k − 1)) / (m − k + 1)."""
-    top = np.cumsum(np.sort(probs, axis=0)[::-1], axis=0)[k - 1 :]
-    sizes = np.arange(k, probs.shape[0] + 1, dtype=np.float64)[:, None]
-    bound: Array = np.clip(np.max((top - (k - 1)) / (sizes - k + 1), axis=0), 0.0, 1.0)
-    return bound
-
-
-def _some_failed(rows: Array, n: int) -> Array:
-    """P(every branch done by t and not all succeeded) from success rows then failure rows."""
-    all_ok = np.ones(rows.shape[1])
-    some_failed = np.zeros(rows.shape[1])
-    for s, f in zip(rows[:n], rows[n:], strict=True):
-        some_failed = some_failed * (s + f) + all_ok * f
-        all_ok = all_ok * s
-    result: Array = some_failed
-    return result
-
-
-def _at_least(rows: Array, k: int) -> Array:
-    """P(at least k of independent events), the events' probabilities as rows."""
-    dp = np.zeros((k + 1, rows.shape[1]))
-    dp[0] = 1.0
-    for p in rows:
-        nxt = np.empty_like(dp)
-        nxt[k] = dp[k] + dp[k - 1] * p  # k successes is absorbing: "at least k"
-        nxt[1:k] = dp[1:k] * (1.0 - p) + dp[: k - 1] * p
-        nxt[0] = dp[0] * (1.0 - p)
-        dp = nxt
-    result: Array = dp[k]
-    return result
-
-
-def _all_done_too_few(rows: Array, n: int, k: int) -> Array:
-    """P(every member done by t with fewer than k successes) from success then failure rows."""
-    dp = np.zeros((k, rows.shape[1]))
-    dp[0] = 1.0
-    for s, f in zip(rows[:n], rows[n:], strict=True):
-        nxt = dp * f
-        nxt[1:] += dp[:-1] * s
-        dp = nxt
-    result: Array = dp.sum(axis=0)
-    return result

@@ -145,6 +145,20 @@ def scale(g: GridCdf, factor: float) -> GridCdf:
     return GridCdf(g.exp, g.lo * factor, g.hi * factor)
 
 
+def _fft_size(n: int) -> int:
+    """The least 2^i·3^j·5^k ≥ n: FFTs of these lengths are fast, and far fewer pad to 2n."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35 << max(0, (-(-n // p35) - 1).bit_length())
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def convolve(a: GridCdf, b: GridCdf, max_points: int) -> GridCdf:
     """The law of the sum of independent draws (sub-probability masses multiply)."""
     if a.size == 1 or b.size == 1:  # one of them is a point mass at zero: just scale
@@ -158,7 +172,7 @@ def convolve(a: GridCdf, b: GridCdf, max_points: int) -> GridCdf:
     if min(a.size, b.size) <= _DIRECT_CONVOLUTION:
         mass = np.stack([np.convolve(pa[i], pb[i]) for i in range(2)])
     else:
-        size = 1 << (n - 1).bit_length()
+        size = _fft_size(n)
         mass = np.fft.irfft(np.fft.rfft(pa, size) * np.fft.rfft(pb, size), size)[:, :n]
     cdf = np.maximum.accumulate(np.cumsum(mass, axis=1), axis=1)
     return fit(exp, cdf[0], cdf[1], max_points)
@@ -424,3 +438,92 @@ def linear_bound(
     out = np.where(np.abs(budget) <= slack, top, np.where(budget < -slack, math.inf, out))
     out[-1] = 0.0
     return out
+
+
+def quorum_bound(bounds: Sequence[Array], availability: Array, k: int, levels: Levels) -> Array:
+    """Quantile bounds of the k-th success: Fréchet on "k of n succeeded by t", each member
+    with P(ok_i, T_i ≤ t) ≥ A_i·L_i(t); or a late success needs a late member, conditioned on
+    the quorum's own worst-case success probability."""
+    points = np.unique(np.concatenate([q[:-1] for q in bounds] + [np.zeros(1)]))
+    cdfs = np.stack([level_cdf(q, points, levels) for q in bounds])
+    joint = frechet_at_least(availability[:, None] * cdfs, k)
+    a = float(frechet_at_least(availability[:, None], k)[0])
+    missing = (1.0 - cdfs).sum(axis=0)
+    conditional = 1.0 - missing / a if a > 0.0 else (missing <= 0.0).astype(np.float64)
+    return from_cdf(points, np.maximum.accumulate(np.maximum(joint, conditional)), levels)
+
+
+def any_alone(
+    bounds: Sequence[Array], availability: Sequence[float], shifts: Sequence[float], levels: Levels
+) -> Array:
+    """Q[j] = min over i of s_i + (the time by which P(ok_i, T_i ≤ t) ≥ p_j), from
+    P(ok_i, T_i ≤ t) ≥ A_i·L_i(t)."""
+    out = np.full(levels.size, math.inf)
+    for q, a, s in zip(bounds, availability, shifts, strict=True):
+        if a > 0.0:
+            need = levels.eps if a >= 1.0 else 1.0 - (1.0 - levels.eps) / a
+            out = np.minimum(out, s + _with_sentinel(q)[levels.down(need)])
+    out[-1] = 0.0
+    return out
+
+
+# --- independent combinations, row-wise on stacked CDF values ---------------------------------
+
+
+def repeat(x: Array, times: int, combine: Callable[[Array, Array], Array]) -> Array:
+    """x combined with itself `times` times, by doubling."""
+    result: Array | None = None
+    while times:
+        if times & 1:
+            result = x if result is None else combine(result, x)
+        times >>= 1
+        if times:
+            x = combine(x, x)
+    assert result is not None
+    return result
+
+
+def frechet_at_least(probs: Array, k: int) -> Array:
+    """Lower bound on P(at least k of the events) from their probabilities (rows), any dependence:
+    max over the top-m events, m ≥ k, of (Σ p − (k − 1)) / (m − k + 1)."""
+    top = np.cumsum(np.sort(probs, axis=0)[::-1], axis=0)[k - 1 :]
+    sizes = np.arange(k, probs.shape[0] + 1, dtype=np.float64)[:, None]
+    bound: Array = np.clip(np.max((top - (k - 1)) / (sizes - k + 1), axis=0), 0.0, 1.0)
+    return bound
+
+
+def some_failed(rows: Array, n: int) -> Array:
+    """P(every branch done by t and not all succeeded) from success rows then failure rows."""
+    all_ok = np.ones(rows.shape[1])
+    some_failed = np.zeros(rows.shape[1])
+    for s, f in zip(rows[:n], rows[n:], strict=True):
+        some_failed = some_failed * (s + f) + all_ok * f
+        all_ok = all_ok * s
+    result: Array = some_failed
+    return result
+
+
+def at_least(rows: Array, k: int) -> Array:
+    """P(at least k of independent events), the events' probabilities as rows."""
+    dp = np.zeros((k + 1, rows.shape[1]))
+    dp[0] = 1.0
+    for p in rows:
+        nxt = np.empty_like(dp)
+        nxt[k] = dp[k] + dp[k - 1] * p  # k successes is absorbing: "at least k"
+        nxt[1:k] = dp[1:k] * (1.0 - p) + dp[: k - 1] * p
+        nxt[0] = dp[0] * (1.0 - p)
+        dp = nxt
+    result: Array = dp[k]
+    return result
+
+
+def all_done_too_few(rows: Array, n: int, k: int) -> Array:
+    """P(every member done by t with fewer than k successes) from success then failure rows."""
+    dp = np.zeros((k, rows.shape[1]))
+    dp[0] = 1.0
+    for s, f in zip(rows[:n], rows[n:], strict=True):
+        nxt = dp * f
+        nxt[1:] += dp[:-1] * s
+        dp = nxt
+    result: Array = dp.sum(axis=0)
+    return result

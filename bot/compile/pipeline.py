@@ -42,11 +42,13 @@ def compile_model(
 ) -> CompiledJourney:
     """Every number for one journey, from its resolved model."""
     timeouts, latency = _latency(model)
-    bounds = availability.node_bounds(model.root, model.components, timeouts)
+    rules = availability.make_rules(model.root, model.components, timeouts)
+    bounds = availability.node_bounds(model.root, model.components, timeouts, rules)
     root = bounds[model.root.path]
     gating = model.governance.use_bounds_for_automation.availability
     confidence = model.accepted.confidence if model.accepted else None
     flags = list(model.accepted.flags) if model.accepted else []
+    budget = budgets.budget(model, root, gating, rules)
     verdict, reasons = decision.decide(
         model, root, latency, confidence=confidence, flags=flags, pending=pending
     )
@@ -55,8 +57,8 @@ def compile_model(
         availability=root,
         node_bounds=bounds,
         latency=latency,
-        budget=budgets.budget(model, root, gating, timeouts),
-        contributors=budgets.contributors(model, bounds, gating, timeouts),
+        budget=budget,
+        contributors=budgets.contributors(model, bounds, rules, budget.leaves),
         decision=verdict,
         reasons=reasons,
         confidence=confidence,

@@ -19,7 +19,7 @@ from bot.compile.availability import AvailabilityError
 from bot.github import action_io
 from bot.github.gateway import CommentOutcome, GitHubCallError, GitHubGateway
 from bot.github.payloads import max_sticky_body_chars
-from bot.review.gitread import MissingCommitError, open_repo, read_file, resolve
+from bot.review.gitread import MissingCommitError, open_repo, resolve
 from bot.review.model import Conclusion, ReviewResult
 from bot.review.pipeline import review_revisions
 from bot.review.render import (
@@ -31,7 +31,6 @@ from bot.review.render import (
     render_job_summary,
 )
 from bot.spec.errors import SpecError
-from bot.spec.repoconfig import CONFIG_FILE, RepoConfig, parse_repo_config
 
 __all__ = [
     "CHECK_NAME",
@@ -353,19 +352,18 @@ class GitHubReport:
             _say("The pull request moved on to a newer head: its own run will comment")
 
 
-def _wants_comment(ctx: ActionContext, config: RepoConfig, result: ReviewResult) -> bool:
-    if not ctx.comment or ctx.event.pr_number is None or config.comment.mode == "never":
+def _wants_comment(ctx: ActionContext, result: ReviewResult) -> bool:
+    mode = result.config.comment.mode  # `.emac.yml` at head
+    if not ctx.comment or ctx.event.pr_number is None or mode == "never":
         return False
-    return config.comment.mode == "always" or result.affected
+    return mode == "always" or result.affected
 
 
-def _review(ctx: ActionContext) -> tuple[ReviewResult, RepoConfig, datetime]:
+def _review(ctx: ActionContext) -> tuple[ReviewResult, datetime]:
     prepare_commits(ctx.workspace, [ctx.event.base, ctx.event.head])
-    repo = open_repo(str(ctx.workspace))
-    head = resolve(repo, ctx.event.head)
-    config = parse_repo_config(read_file(head, CONFIG_FILE))
-    result = review_revisions(str(ctx.workspace), ctx.event.base, ctx.event.head, config)
-    return result, config, head.committed_datetime
+    result = review_revisions(str(ctx.workspace), ctx.event.base, ctx.event.head)
+    head = resolve(open_repo(str(ctx.workspace)), ctx.event.head)
+    return result, head.committed_datetime
 
 
 def _write_runner_files(ctx: ActionContext, summary: str, outputs: Mapping[str, str]) -> None:
@@ -409,7 +407,7 @@ def run_action(env: Mapping[str, str], *, github_factory: GitHubFactory = defaul
         report.start()
 
     try:
-        result, config, committed_at = _review(ctx)
+        result, committed_at = _review(ctx)
     except SpecError as exc:
         return _setup_failure(ctx, report, exc.render())
     except (MissingCommitError, AvailabilityError) as exc:
@@ -423,7 +421,7 @@ def run_action(env: Mapping[str, str], *, github_factory: GitHubFactory = defaul
         _say(action_io.annotation_command(annotation))
     if report is not None:
         report.finish(check)
-        if ctx.event.pr_number is not None and _wants_comment(ctx, config, result):
+        if ctx.event.pr_number is not None and _wants_comment(ctx, result):
             report.comment(ctx.event.pr_number, _visible_comment(result), committed_at)
     _write_runner_files(ctx, render_job_summary(result), action_outputs(result, conclusion))
     _say(f"{CHECK_NAME}: {check.title} ({conclusion})")

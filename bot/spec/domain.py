@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from bot.spec.journey import Governance, JourneyIntent
@@ -114,16 +115,26 @@ class Node:
 
     def walk(self) -> list[Node]:
         """Every node of the subtree, parents before children (iterative: trees may be deep)."""
+        return list(self._preorder)
+
+    def leaves(self) -> list[Node]:
+        return list(self._leaves)
+
+    # Nodes are immutable, so their traversals are computed once; the compiler walks subtrees
+    # many times (sharing groups, sensitivities).
+    @cached_property
+    def _preorder(self) -> tuple[Node, ...]:
         out: list[Node] = []
         stack: list[Node] = [self]
         while stack:
             node = stack.pop()
             out.append(node)
             stack.extend(reversed(node.children))
-        return out
+        return tuple(out)
 
-    def leaves(self) -> list[Node]:
-        return [n for n in self.walk() if n.op == "leaf"]
+    @cached_property
+    def _leaves(self) -> tuple[Node, ...]:
+        return tuple(n for n in self._preorder if n.op == "leaf")
 
 
 @dataclass(frozen=True)
