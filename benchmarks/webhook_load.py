@@ -33,7 +33,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bot.github.queue import Job, SqliteJobQueue
+from bot.github.events import Job
+from bot.github.queue import SqliteJobQueue
 from bot.github.signature import sign
 from bot.github.worker import run_worker
 

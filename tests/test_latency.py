@@ -270,3 +270,19 @@ def test_upper_never_below_the_independence_bracket() -> None:
     for bound in result.values():
         assert bound.bracket[1] <= bound.upper
     assert [b.upper for b in result.values()] == sorted(b.upper for b in result.values())
+
+
+def test_blind_subtrees_under_timeouts_and_hedges_compile() -> None:
+    # Huge delays and timeouts over zero-latency leaves must neither overflow nor fire.
+    comps = {**UNIT, "blind": component("blind", 0.9)}
+    root = op(
+        "series",
+        leaf("u"),
+        op("retry", op("series", leaf("blind"), leaf("blind")), attempts=2, timeout=1e6),
+        op("race", leaf("blind"), leaf("blind"), hedge_delay=1e3),
+    )
+    result = compile_latency(root, comps, {"p50": 0.5, "p995": 0.995})
+    assert result is not None
+    assert set(result) == {"p50", "p995"}
+    # The race waits for its hedge only when the first branch fails (10%): p50 is U's.
+    assert _contains(result["p50"].bracket, 0.5, slack=1e3 / 4096)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.github.queue import Job, JobQueue, RetryPolicy, SqliteJobQueue
+from bot.github.events import Job
+from bot.github.queue import JobQueue, RetryPolicy, SqliteJobQueue
 from bot.github.worker import PermanentJobError
 from tests.test_queue_support import (
     REPO,

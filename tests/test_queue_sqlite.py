@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.github.queue import Job, RetryPolicy, SqliteJobQueue
+from bot.github.events import Job
+from bot.github.queue import RetryPolicy, SqliteJobQueue
 from tests.test_queue_support import ManualClock, command, merge_group, review
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.github.queue import Job, JobKind, JobQueue
+from bot.github.events import Job, JobKind
+from bot.github.queue import JobQueue
 from bot.github.worker import Handler, run_worker
 
 REPO = "octo-org/shop"

@@ -507,6 +507,7 @@ BROKEN_DIAGRAMS = {
     "a misspelt diagram type": "flowchrt TD\n  n0 --> n1",
     "a classDef with no name": "flowchart TD\n  n0 --> n1\n  classDef",
 }
+DEMO_DEFECT = "the demo's journey graph with one label left unclosed"
 AWKWARD_NAMES = ['pay "east"', "<script>v2</script>", "a & b|c", "[brackets](and) {braces}"]
 
 
@@ -547,6 +548,10 @@ def mermaid_verdicts(built: dict[str, Scenario]) -> dict[str, dict[str, Any]]:
         for i, text in enumerate(mermaid_blocks(render_page(scenario.comment))):
             diagrams[f"{name}, graph {i + 1}"] = text
     diagrams["awkward labels"] = _awkward_chart()
+    # Our own output with one defect: the storefront label's closing bracket dropped.
+    demo_graph = diagrams["the demo pull request, graph 1"]
+    diagrams[f"broken: {DEMO_DEFECT}"] = demo_graph.replace('A=0.9995"])', 'A=0.9995"', 1)
+    assert diagrams[f"broken: {DEMO_DEFECT}"] != demo_graph
     diagrams.update({f"broken: {k}": v for k, v in BROKEN_DIAGRAMS.items()})
     done = subprocess.run(
         [node, str(MERMAID_SCRIPT), str(NODE_PREFIX)],
@@ -581,7 +586,7 @@ def test_labels_with_quotes_and_markup_characters_are_escaped_for_mermaid(
     assert "#lt;script#gt;v2#lt;/script#gt;" in chart
 
 
-@pytest.mark.parametrize("broken", [pytest.param(k, id=k) for k in BROKEN_DIAGRAMS])
+@pytest.mark.parametrize("broken", [pytest.param(k, id=k) for k in [*BROKEN_DIAGRAMS, DEMO_DEFECT]])
 def test_mermaid_rejects_a_broken_diagram(
     broken: str, mermaid_verdicts: dict[str, dict[str, Any]]
 ) -> None:

@@ -12,7 +12,8 @@ import pytest
 import responses
 
 from bot.github.appauth import GitHubAppAuth, authorize_command, refusal_comment
-from bot.github.queue import Job, JobKind, SqliteJobQueue
+from bot.github.events import Job, JobKind
+from bot.github.queue import SqliteJobQueue
 from bot.github.settings import Settings
 from bot.github.webhook import create_app
 from tests.test_queue_support import Recorder, drained, wait_until, worker_thread

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.github.events import PayloadError, RoutingPolicy, parse_command, route
-from bot.github.queue import Job, JobKind
+from bot.github.events import Job, JobKind, PayloadError, RoutingPolicy, parse_command, route
 from tests.test_webhook_support import merge_group_payload, payload, pr_comment, variant
 
 HELLO = "Codertocat/Hello-World"
@@ -280,3 +281,49 @@ def test_malformed_payloads_raise_one_clear_error(event: str, make: Any, message
     with pytest.raises(PayloadError) as caught:
         route(event, make(payload("pull_request/opened.payload.json")), "d", DEFAULT)
     assert str(caught.value) == message
+
+
+PAYLOADS = [
+    ("pull_request", "pull_request/synchronize.payload.json"),
+    ("check_suite", "check_suite/rerequested.payload.json"),
+    ("check_run", "check_run/requested_action.payload.json"),
+    ("check_run", "check_run/rerequested.payload.json"),
+    ("issue_comment", "issue_comment/created.with-installation.payload.json"),
+    ("installation", "installation/created.payload.json"),
+    ("installation_repositories", "installation_repositories/added.payload.json"),
+]
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_damaged_payload_is_routed_or_rejected_but_never_crashes(data: st.DataObject) -> None:
+    event, name = data.draw(st.sampled_from(PAYLOADS))
+    damaged = copy.deepcopy(payload(name))
+    if event == "issue_comment":
+        damaged["issue"]["pull_request"] = {"url": "u"}
+        damaged["comment"]["body"] = "/emac recompute"
+    node: Any = damaged
+    # Walk down a random path of keys, then replace what is there with junk.
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        if not isinstance(node, dict) or not node:
+            break
+        key = data.draw(st.sampled_from(sorted(node)))
+        if isinstance(node[key], dict) and node[key] and data.draw(st.booleans()):
+            node = node[key]
+            continue
+        node[key] = data.draw(JUNK)
+        break
+    try:
+        routing = route(event, damaged, "d", DEFAULT)
+    except PayloadError:
+        return
+    for job in routing.jobs:
+        assert Job.from_json(job.to_json()) == job

@@ -94,6 +94,11 @@ def fit(exp: int, lo: Array, hi: Array, max_points: int) -> GridCdf:
     return coarsen(GridCdf(exp, lo, hi), exp + shift)
 
 
+def _least_exp(span: float, max_points: int) -> int:
+    """The finest step exponent that spans `span` seconds in max_points points."""
+    return POINT_EXP if span <= 0.0 else math.ceil(math.log2(span / (max_points - 1)))
+
+
 def stack(
     laws: Sequence[GridCdf], delays: Sequence[float], max_points: int
 ) -> tuple[int, Array, Array]:
@@ -101,7 +106,7 @@ def stack(
 
     A delay d moves lo by ceil(d/h) cells and hi by floor(d/h), which keeps both bounds sound.
     """
-    exp = max(g.exp for g in laws)
+    exp = max(_least_exp(max(delays), max_points), *(g.exp for g in laws))
 
     def cells(shift_exp: int, d: float) -> int:
         return math.ceil(d / math.ldexp(1.0, shift_exp))
@@ -201,7 +206,7 @@ class Attempt:
         after = convolve(scale(self.retried, share), rest, max_points)
         if self.cut_lo == 0.0 and self.cut_hi == 0.0:
             return after
-        exp = max(after.exp, rest.exp)
+        exp = max(after.exp, rest.exp, _least_exp(self.timeout, max_points))
         while (
             _coarse_size(rest.size, exp - rest.exp) + math.ceil(self.timeout / math.ldexp(1.0, exp))
             > max_points
@@ -236,9 +241,9 @@ def clip_attempt(success: GridCdf, failure: GridCdf, timeout: float | None) -> A
     exp = max(success.exp, failure.exp)
     s, f = coarsen(success, exp), coarsen(failure, exp)
     step = math.ldexp(1.0, exp)
-    k = math.floor(timeout / step)  # the cell holding the timeout
-    if k >= max(s.size, f.size) - 1:  # all mass already ends before the timeout
+    if timeout >= (max(s.size, f.size) - 1) * step:  # all mass already ends by the timeout
         return Attempt(success, failure, failure)
+    k = math.floor(timeout / step)  # the cell holding the timeout
     before = math.ceil(timeout / step) - 1  # the last cell starting before the timeout
     n = k + 2
     s_lo, s_hi, f_lo, f_hi = (_pad(v, n)[:n].copy() for v in (s.lo, s.hi, f.lo, f.hi))

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import jwt
 import requests
 
-from bot.github.queue import Job
+from bot.github.events import Job
 from bot.github.settings import GITHUB_API_URL, Settings
 
 # GitHub rejects a JWT whose iat is in the future or whose exp is over 10 minutes ahead;

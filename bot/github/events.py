@@ -1,13 +1,91 @@
-"""Event routing: a webhook payload becomes the jobs it asks for (pure: no I/O, no clock)."""
+"""Event routing: the Job record, and the jobs a webhook payload asks for (pure, no I/O)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
-from bot.github.queue import Job, JobKind
+
+class JobKind(StrEnum):
+    REVIEW = "review"
+    MERGE_GROUP = "merge_group"
+    ACCEPT_MODEL = "accept_model"
+    REGENERATE_ARTIFACTS = "regenerate_artifacts"
+    COMMAND = "command"
+    INSTALLATION = "installation"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work decided from one delivery; small and JSON-serialisable.
+
+    `trigger` is `event.action` of the delivery; `head_updated_at` (the payload's timestamp
+    for that head) orders heads of one PR when deliveries arrive out of order.
+    """
+
+    kind: JobKind
+    delivery_id: str
+    trigger: str
+    repo: str = ""
+    installation_id: int | None = None
+    pr_number: int | None = None
+    head_sha: str | None = None
+    base_sha: str | None = None
+    head_updated_at: str | None = None
+    command: str | None = None
+    sender: str | None = None
+    action_identifier: str | None = None
+    repos: tuple[str, ...] = field(default=())
+
+    @property
+    def is_rerequest(self) -> bool:
+        return self.trigger.endswith(".rerequested")
+
+    @property
+    def advances_head(self) -> bool:
+        """A new head for a PR (push, open): makes older pending reviews of that PR stale."""
+        return (
+            self.kind is JobKind.REVIEW
+            and self.pr_number is not None
+            and self.head_sha is not None
+            and not self.is_rerequest
+        )
+
+    @property
+    def idempotency_key(self) -> str:
+        if self.kind is JobKind.REVIEW and not self.is_rerequest:
+            # opened, synchronize and check_suite.requested of one head are one review.
+            return f"review|{self.repo}|{self.pr_number}|{self.head_sha}"
+        if self.kind is JobKind.MERGE_GROUP:
+            return f"merge_group|{self.repo}|{self.head_sha}"
+        # A re-run asked for by a person, a command or bookkeeping: once per delivery.
+        return (
+            f"{self.kind}|{self.delivery_id}|{self.repo}|{self.pr_number}|{self.head_sha}"
+            f"|{self.command}|{self.action_identifier}"
+        )
+
+    @property
+    def job_id(self) -> str:
+        return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
+
+    def to_json(self) -> str:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["kind"] = self.kind.value
+        data["repos"] = list(self.repos)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        data: dict[str, Any] = json.loads(text)
+        data["kind"] = JobKind(data["kind"])
+        data["repos"] = tuple(data.get("repos", ()))
+        return cls(**data)
+
 
 COMMANDS = ("recompute", "accept", "help")
 REQUESTED_ACTIONS = {
@@ -77,8 +155,10 @@ class _Delivery:
 
     def installation_id(self) -> int | None:
         installation = self.payload.get("installation")
-        if isinstance(installation, Mapping) and isinstance(installation.get("id"), int):
-            return int(installation["id"])
+        if isinstance(installation, Mapping):
+            value = installation.get("id")
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
         return None
 
     def repo(self) -> str:

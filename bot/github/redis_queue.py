@@ -30,7 +30,8 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
-from bot.github.queue import DeadLetter, DeliveryOutcome, Job, JobKind, RetryPolicy, is_current_head
+from bot.github.events import Job, JobKind
+from bot.github.queue import DeadLetter, DeliveryOutcome, RetryPolicy, is_current_head
 from bot.github.worker import PermanentJobError, describe_error
 
 QUEUE_NAME = "emac"

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from bot.github.queue import ClaimingQueue, Job, JobQueue, SelfWorkingQueue, open_queue
+from bot.github.events import Job
+from bot.github.queue import ClaimingQueue, JobQueue, SelfWorkingQueue, open_queue
 from bot.github.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)

@@ -52,6 +52,9 @@ class YamlDocument:
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Walker:
     def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
         self.loader = loader
@@ -84,7 +87,7 @@ class _Walker:
                         )
                     )
                     continue
-                key = self.loader.construct_object(key_node)
+                key = self.scalar(key_node)
                 key_str = key if isinstance(key, str) else str(key)
                 child: PathKey = (*path, key_str)
                 key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -102,6 +105,12 @@ class _Walker:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        # Plain strings are most of a spec; skip the constructor's bookkeeping for them.
+        if node.tag == _STR_TAG and isinstance(node.value, str):
+            return node.value
         return self.loader.construct_object(node)
 
 
