@@ -22,7 +22,13 @@ from bot.github.payloads import STICKY_MARKER, max_sticky_body_chars
 from bot.review.gitread import MissingCommitError
 from bot.review.model import ReviewResult
 from bot.review.pipeline import review_revisions
-from bot.review.render import MARKER, middle_truncate, render_check, render_comment
+from bot.review.render import (
+    MARKER,
+    CheckOutput,
+    middle_truncate,
+    render_check,
+    render_comment,
+)
 from bot.spec.errors import SpecError
 
 CHECK_NAME = "EmaC journey bounds"
@@ -72,6 +78,22 @@ def _followup(
     )
 
 
+def _complete_check(
+    gateway: GitHubGateway, repo: str, check_id: int, result: ReviewResult
+) -> CheckOutput:
+    check = render_check(result)
+    gateway.complete_check_run(
+        repo,
+        check_id,
+        conclusion=check.conclusion,
+        title=check.title,
+        summary=check.summary,
+        text=check.text,
+        annotations=check.annotations,
+    )
+    return check
+
+
 def review_pull_request(
     gateway: GitHubGateway,
     mirror: GitMirror,
@@ -112,16 +134,7 @@ def review_pull_request(
         return ReviewOutcome("failure", None, None)
     if not is_current or pr.head_sha != head_sha:
         # A newer head exists: finish our check honestly but post nothing over the newer one.
-        check = render_check(result)
-        gateway.complete_check_run(
-            repo,
-            check_id,
-            conclusion=check.conclusion,
-            title=check.title,
-            summary=check.summary,
-            text=check.text,
-            annotations=check.annotations,
-        )
+        check = _complete_check(gateway, repo, check_id, result)
         return ReviewOutcome(check.conclusion, None, None, "stale-head")
     followup = _followup(gateway, pr, result, bot_login)
     url = (
@@ -142,16 +155,7 @@ def review_pull_request(
             head_sha=head_sha,
             author_login=bot_login,
         )
-    check = render_check(result)
-    gateway.complete_check_run(
-        repo,
-        check_id,
-        conclusion=check.conclusion,
-        title=check.title,
-        summary=check.summary,
-        text=check.text,
-        annotations=check.annotations,
-    )
+    check = _complete_check(gateway, repo, check_id, result)
     log.info(
         "reviewed %s#%s@%s: %s, comment %s, follow-up %s",
         repo,

@@ -7,20 +7,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from bot.spec.domain_kinds import OpKind as OpKind  # re-exported: the domain's vocabulary
 from bot.spec.journey import Governance, JourneyIntent
-
-OpKind = Literal[
-    "leaf",
-    "series",
-    "parallel",
-    "race",
-    "fallback",
-    "retry",
-    "branch",
-    "quorum",
-    "optional",
-    "async",
-]
 
 # Quantiles every compile reports, keyed as in the JSON contract.
 REPORTED_QUANTILES: dict[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}

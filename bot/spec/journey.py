@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag
 
+from bot.spec.domain_kinds import OpKind
 from bot.spec.wire import Duration, ObjectMeta, WireModel
 
 API_VERSION = "emac.dev/v1alpha1"
@@ -115,17 +116,8 @@ class AsyncOp(WireModel):
     target: Operator
 
 
-OPERATOR_TYPES = (
-    "series",
-    "parallel",
-    "race",
-    "fallback",
-    "retry",
-    "branch",
-    "quorum",
-    "optional",
-    "async",
-)
+# The composite operators, in the order error messages list them (`ref` leaves aside).
+OPERATOR_TYPES: tuple[str, ...] = get_args(OpKind)[1:]
 
 
 def _operator_tag(value: Any) -> str | None:

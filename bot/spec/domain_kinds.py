@@ -1,0 +1,16 @@
+"""The operator kinds shared by the wire model and the domain model."""
+
+from typing import Literal
+
+OpKind = Literal[
+    "leaf",
+    "series",
+    "parallel",
+    "race",
+    "fallback",
+    "retry",
+    "branch",
+    "quorum",
+    "optional",
+    "async",
+]
