@@ -139,6 +139,12 @@ def _cmd_guard(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
+def _cmd_action(args: argparse.Namespace) -> int:
+    from bot.github.action import main as action_main
+
+    return action_main()
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from bot.spec.schema import schema_for
 
@@ -203,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="where to create the demo repository (default: a temp dir)")
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("action", help="run as a GitHub Actions step (reads the runner's env)")
+    p.set_defaults(func=_cmd_action)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a file format")
     p.add_argument(

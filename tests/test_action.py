@@ -222,6 +222,60 @@ def docs_only_commit(demo: DemoRepo) -> str:
     return commit.hexsha
 
 
+FEED_ACCEPTED_AT_LOW_CONFIDENCE = """\
+apiVersion: emac.dev/v1alpha1
+kind: AcceptedJourneyModel
+metadata:
+  name: feed
+spec:
+  confidence:
+    overall: 0.6
+"""
+
+
+def low_confidence_commit(demo: DemoRepo) -> str:
+    """Accept the feed journey's model at confidence 0.6: below 0.80, so the feed needs REVIEW."""
+    repo = git.Repo(demo.path)
+    (demo.path / "journeys" / "feed" / "accepted.yaml").write_text(FEED_ACCEPTED_AT_LOW_CONFIDENCE)
+    repo.git.add(A=True)
+    commit = repo.index.commit(
+        "Accept the feed model",
+        author=DEMO_AUTHOR,
+        committer=DEMO_AUTHOR,
+        author_date="2026-01-07T09:00:00",
+        commit_date="2026-01-07T09:00:00",
+    )
+    return commit.hexsha
+
+
+@pytest.mark.parametrize(
+    ("neutral", "conclusion", "code"),
+    [
+        pytest.param("false", "action_required", 1, id="a REVIEW blocks the step by default"),
+        pytest.param("true", "neutral", 0, id="review-is-neutral makes a REVIEW pass as neutral"),
+    ],
+)
+def test_a_journey_needing_review(
+    tmp_path: Path, demo: DemoRepo, neutral: str, conclusion: str, code: int
+) -> None:
+    head = low_confidence_commit(demo)
+    run = runner(
+        tmp_path, demo.path, pr_payload("synchronize", demo.head, head), review_is_neutral=neutral
+    )
+    with FakeGitHub() as fake:
+        fake.repo(REPO)
+        fake.open_pull(REPO, PR, head_ref="move-west-provider", head_sha=head)
+
+        assert run_action(run.env, github_factory=factory_for(fake)) == code
+
+    (check,) = fake.repos[REPO].check_runs.values()
+    assert check["conclusion"] == conclusion
+    assert check["details_url"] == f"https://github.com/{REPO}/actions/runs/4242"
+    outputs = run.outputs()
+    assert (outputs["decision"], outputs["conclusion"]) == ("REVIEW", conclusion)
+    assert set(json.loads(outputs["deltas"])) == {"feed"}
+
+
 def test_a_docs_only_pull_request_gets_a_success_check_and_no_comment(
     tmp_path: Path, demo: DemoRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

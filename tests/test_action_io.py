@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 from bot.github import action_io
-from bot.github.action import (
-    ActionEvent,
-    effective_conclusion,
-    event_revisions,
-    exit_code_for,
-    read_context,
-)
+from bot.github.action import effective_conclusion, exit_code_for
+from bot.github.action_io import ActionEvent, event_revisions, read_context
 from bot.review.model import Conclusion
 from tests.fakegithub import webhook_payload
 from tests.test_action import parse_output_file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -150,18 +151,27 @@ def scale(g: GridCdf, factor: float) -> GridCdf:
     return GridCdf(g.exp, g.lo * factor, g.hi * factor)
 
 
+# Lengths 2^i·3^j·5^k: FFTs of these are fast, and far fewer pad a sum's length to double.
+_FFT_SIZES: list[int] = sorted(
+    size
+    for size in (
+        int((1 << i) * 3**j * 5**k) for i in range(24) for j in range(15) for k in range(10)
+    )
+    if size <= 1 << 23
+)
+
+
 def _fft_size(n: int) -> int:
-    """The least 2^i·3^j·5^k ≥ n: FFTs of these lengths are fast, and far fewer pad to 2n."""
-    best = 1 << (n - 1).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            size = p35 << max(0, (-(-n // p35) - 1).bit_length())
-            best = min(best, size)
-            p35 *= 3
-        p5 *= 5
-    return best
+    return _FFT_SIZES[bisect.bisect_left(_FFT_SIZES, n)]
+
+
+def _masses(g: GridCdf) -> Array:
+    """Point masses of lo (row 0) and hi (row 1)."""
+    out = np.empty((2, g.size))
+    out[0, 0], out[1, 0] = g.lo[0], g.hi[0]
+    np.subtract(g.lo[1:], g.lo[:-1], out=out[0, 1:])
+    np.subtract(g.hi[1:], g.hi[:-1], out=out[1, 1:])
+    return out
 
 
 def convolve(a: GridCdf, b: GridCdf, max_points: int) -> GridCdf:
@@ -171,8 +181,7 @@ def convolve(a: GridCdf, b: GridCdf, max_points: int) -> GridCdf:
         return GridCdf(other.exp, other.lo * point.lo[0], other.hi * point.hi[0])
     exp = max(a.exp, b.exp)
     a, b = coarsen(a, exp), coarsen(b, exp)
-    pa = np.diff(np.stack([a.lo, a.hi]), axis=1, prepend=0.0)
-    pb = np.diff(np.stack([b.lo, b.hi]), axis=1, prepend=0.0)
+    pa, pb = _masses(a), _masses(b)
     n = a.size + b.size - 1
     if min(a.size, b.size) <= _DIRECT_CONVOLUTION:
         mass = np.stack([np.convolve(pa[i], pb[i]) for i in range(2)])
@@ -304,9 +313,11 @@ class Knots:
 
     @classmethod
     def of(cls, curve: LatencyCurve) -> Knots:
-        pts = np.asarray(curve.knots, dtype=np.float64)
-        ts, ps = pts[:, 0], pts[:, 1]
-        return cls(ts, ps, bool(np.all(np.diff(ts) > 0)), bool(np.all(np.diff(ps) > 0)))
+        pairs = list(zip(curve.knots, curve.knots[1:], strict=False))
+        continuous = all(t1 > t0 for (t0, _), (t1, _) in pairs)
+        invertible = all(p1 > p0 for (_, p0), (_, p1) in pairs)
+        pts = np.array(curve.knots, dtype=np.float64)
+        return cls(pts[:, 0], pts[:, 1], continuous, invertible)
 
     @property
     def end(self) -> float:
@@ -380,8 +391,11 @@ class Levels:
         self.eps: Array = e
         self.size = len(e)
         self.gap: Array = np.diff(e)
-        # split[k, j] = level of the budget e_k − e_j, rounded down (sentinel `size` when < 0).
-        self.split = self.down(e[:, None] - e[None, :])
+        # Splits of each budget e_k into e_j + (the rest, rounded down to a level), j ≤ k, as
+        # flat index arrays row by row: a sum's bound is one gather and one reduceat.
+        k, j = np.tril_indices(self.size)
+        self.split_first, self.split_rest = j, self.down(e[k] - e[j])
+        self.split_rows = np.flatnonzero(np.diff(k, prepend=-1))
 
     def down(self, x: Array) -> NDArray[np.intp]:
         """Index of the largest e_j ≤ x (the sentinel `size` when x < 0)."""
@@ -399,7 +413,8 @@ def _with_sentinel(q: Array) -> Array:
 
 def minplus(a: Array, b: Array, levels: Levels) -> Array:
     """Quantile bounds of a sum under any dependence: the best split of the miss budget."""
-    out: Array = np.min(a[None, :] + _with_sentinel(b)[levels.split], axis=1)
+    sums = a[levels.split_first] + b[levels.split_rest]
+    out: Array = np.minimum.reduceat(sums, levels.split_rows)
     out[-1] = 0.0
     return out
 

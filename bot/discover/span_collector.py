@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from bot.discover.spans import Span, SpanKind
 from bot.discover.trace_evidence import Provenance
-from bot.discover.traces import Span, SpanKind
 
 DEFAULT_DOMAIN_KEYS: tuple[str, ...] = ("cloud.availability_zone", "cloud.region")
 DEFAULT_DOMAIN_PREFIXES: tuple[str, ...] = ("k8s.",)

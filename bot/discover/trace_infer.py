@@ -15,6 +15,7 @@ from bot.discover.span_collector import (
     SpanCollector,
     is_cancelled,
 )
+from bot.discover.spans import Span
 from bot.discover.trace_evidence import (
     DEFAULT_LATENCY_BUCKETS,
     CallEdge,
@@ -34,7 +35,6 @@ from bot.discover.trace_evidence import (
     TraceEvidence,
 )
 from bot.discover.trace_tree import JourneyTally
-from bot.discover.traces import Span
 
 __all__ = [
     "DEFAULT_DOMAIN_KEYS",

@@ -27,6 +27,8 @@ from bot.discover.trace_evidence import (
 
 
 class Call(NamedTuple):
+    """One call a request made: caller, callee, its timing and how it ended."""
+
     caller: str
     target: str
     start_ns: int
@@ -170,11 +172,7 @@ class CallPatterns:
         )
 
     def fallback_patterns(self) -> tuple[FallbackPattern, ...]:
-        """Fallbacks seen more often after a failure than after a success.
-
-        Reads the retry tallies of each primary (creating empty ones), as the original single
-        pass did after the retry patterns were taken.
-        """
+        """Fallbacks called more often after the primary failed than after it succeeded."""
         return tuple(
             self._fallback_evidence(k, t)
             for k, t in sorted(self.fallbacks.items())

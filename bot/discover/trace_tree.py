@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.discover.span_collector import SpanCollector, SpanRecord, record_provenance
+from bot.discover.spans import SpanKind
 from bot.discover.stats import wilson_interval
 from bot.discover.trace_evidence import (
     CallEdge,
@@ -25,7 +26,6 @@ from bot.discover.trace_evidence import (
     TraceEvidence,
 )
 from bot.discover.trace_patterns import Call, CallPatterns
-from bot.discover.traces import SpanKind
 
 _CALLING = (SpanKind.CLIENT, SpanKind.PRODUCER)
 _ENTERING = (SpanKind.SERVER, SpanKind.CONSUMER)
@@ -57,6 +57,8 @@ class _LeafTally:
 
 
 class JourneyTally:
+    """What the journey's traces show, tallied trace by trace; `evidence()` freezes it."""
+
     def __init__(
         self,
         collector: SpanCollector,

@@ -20,7 +20,6 @@ Queries select canary traffic with the matcher `rollout="canary"` and measure ov
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -28,11 +27,49 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
 from bot.compile.result import CompiledJourney
-from bot.emit.promql import WindowError, clean, format_number, windowed
+from bot.emit.k8smeta import annotation_name, dns_name, label_value, object_labels
+from bot.emit.promql import WindowError, clean, format_number
+from bot.emit.promql_scan import (
+    CANARY_LABEL,
+    CANARY_VALUE,
+    QueryScopeError,
+    canary_query,
+    with_matcher,
+)
 from bot.spec.journey import DeliveryGate
 
-CANARY_LABEL = "rollout"
-CANARY_VALUE = "canary"
+__all__ = [
+    "BURN_RATE_DEFAULT",
+    "CANARY_LABEL",
+    "CANARY_VALUE",
+    "CANARY_WINDOW",
+    "GATE_ANNOTATION_PREFIX",
+    "PROMETHEUS_ADDRESS",
+    "ROUNDING_NOISE",
+    "SOURCE_HEADROOM",
+    "SOURCE_OBJECTIVE_BURN",
+    "SOURCE_OBJECTIVE_LATENCY",
+    "SOURCE_POLICY_BURN",
+    "SOURCE_POLICY_P99",
+    "THRESHOLD_DIGITS",
+    "CanaryGate",
+    "Cap",
+    "GateMeasure",
+    "GateThresholds",
+    "QueryScopeError",
+    "annotation_name",
+    "burn_rate_caps",
+    "canary_query",
+    "derive_gate_thresholds",
+    "dns_name",
+    "label_value",
+    "latency_caps",
+    "object_annotations",
+    "object_labels",
+    "threshold_text",
+    "with_matcher",
+]
+
 CANARY_WINDOW = "5m"
 BURN_RATE_DEFAULT = 1.0
 THRESHOLD_DIGITS = 6
@@ -363,164 +400,10 @@ def _indent(text: str, spaces: int) -> str:
     return "\n".join(pad + line if line else line for line in text.splitlines())
 
 
-# --- canary scoping of PromQL ----------------------------------------------------------------
-
-
-class QueryScopeError(ValueError):
-    """A query has no metric selector to scope to canary traffic."""
-
-
-def canary_query(query: str) -> str:
-    """A query over the canary: every selector gets `rollout="canary"`, the window `{window}`."""
-    return with_matcher(windowed(query, "{window}"))
-
-
-_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_NUMBER = re.compile(r"[0-9.][0-9a-zA-Z_.]*")
-_LABEL_LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
-_KEYWORDS = {"offset", "bool", "and", "or", "unless", "atan2", "inf", "nan", "start", "end"}
-# Aggregations may put `by (...)` between their name and their argument: `sum by (le) (...)`.
-_AGGREGATIONS = {
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "group",
-    "stddev",
-    "stdvar",
-    "count",
-    "count_values",
-    "bottomk",
-    "topk",
-    "quantile",
-    "limitk",
-    "limit_ratio",
-}
-
-
-def with_matcher(query: str, label: str = CANARY_LABEL, value: str = CANARY_VALUE) -> str:
-    """Add `label="value"` to every vector selector of `query` that does not match on `label`.
-
-    A small PromQL scanner: strings, comments, ranges and label lists (`by (le)`) are skipped;
-    an identifier not followed by `(` and not a keyword is a metric name. The `{window}`
-    placeholder is left alone. Raises QueryScopeError when the query has no selector at all.
-    """
-    matcher = f'{label}="{value}"'
-    out: list[str] = []
-    i, n, found = 0, len(query), 0
-    while i < n:
-        ch = query[i]
-        if query.startswith("{window}", i):
-            out.append("{window}")
-            i += len("{window}")
-        elif ch in "\"'`":
-            end = _skip_string(query, i)
-            out.append(query[i:end])
-            i = end
-        elif ch == "#":
-            end = query.find("\n", i)
-            end = n if end < 0 else end
-            out.append(query[i:end])
-            i = end
-        elif ch == "[":
-            end = query.find("]", i)
-            end = n if end < 0 else end + 1
-            out.append(query[i:end])
-            i = end
-        elif ch == "{":
-            end = _matching_brace(query, i)
-            out.append(_extend_braces(query[i:end], label, matcher))
-            found += 1
-            i = end
-        elif ch.isdigit() or (ch == "." and i + 1 < n and query[i + 1].isdigit()):
-            match = _NUMBER.match(query, i)
-            assert match is not None
-            out.append(match.group(0))
-            i = match.end()
-        elif _IDENT.match(query, i):
-            match = _IDENT.match(query, i)
-            assert match is not None
-            word = match.group(0)
-            out.append(word)
-            i = match.end()
-            j = i
-            while j < n and query[j] in " \t\r\n":
-                j += 1
-            nxt = query[j] if j < n else ""
-            if word.lower() in _LABEL_LIST_KEYWORDS:
-                if nxt == "(":
-                    end = query.find(")", j)
-                    end = n if end < 0 else end + 1
-                    out.append(query[i:end])
-                    i = end
-            elif nxt == "(" or word.lower() in _KEYWORDS or word in _AGGREGATIONS:
-                continue
-            elif nxt == "{":
-                out.append(query[i:j])
-                end = _matching_brace(query, j)
-                out.append(_extend_braces(query[j:end], label, matcher))
-                found += 1
-                i = end
-            else:
-                out.append("{" + matcher + "}")
-                found += 1
-        else:
-            out.append(ch)
-            i += 1
-    if found == 0:
-        raise QueryScopeError(f"no metric selector in: {clean(query)}")
-    return "".join(out)
-
-
-def _extend_braces(block: str, label: str, matcher: str) -> str:
-    inner = block[1:-1]
-    if re.search(rf"(^|,)\s*{re.escape(label)}\s*(=|!=|=~|!~)", inner):
-        return block
-    body = inner.rstrip()
-    if not body.strip():
-        return "{" + matcher + "}"
-    sep = "" if body.endswith(",") else ","
-    return "{" + body + sep + matcher + "}"
-
-
-def _matching_brace(query: str, start: int) -> int:
-    i = start + 1
-    while i < len(query):
-        if query[i] in "\"'`":
-            i = _skip_string(query, i)
-            continue
-        if query[i] == "}":
-            return i + 1
-        i += 1
-    return len(query)
-
-
-def _skip_string(query: str, start: int) -> int:
-    quote = query[start]
-    i = start + 1
-    while i < len(query):
-        if query[i] == "\\" and quote != "`":
-            i += 2
-            continue
-        if query[i] == quote:
-            return i + 1
-        i += 1
-    return i
-
-
 # --- metadata shared by the emitted objects -------------------------------------------------
 
 PROMETHEUS_ADDRESS = "http://prometheus.monitoring.svc:9090"
 GATE_ANNOTATION_PREFIX = "gates.emac.dev/"
-_MAX_NAME = 63
-
-
-def object_labels(cj: CompiledJourney) -> dict[str, str]:
-    """The spec's labels, plus who manages the object and which journey it guards."""
-    labels = dict(cj.model.intent.metadata.labels)
-    labels["app.kubernetes.io/managed-by"] = "emac"
-    labels["emac.dev/journey"] = label_value(cj.name)
-    return dict(sorted(labels.items()))
 
 
 def object_annotations(
@@ -538,28 +421,3 @@ def object_annotations(
             f"{name}: {reason}" for name, reason in sorted(skipped.items())
         )
     return dict(sorted(notes.items()))
-
-
-def annotation_name(name: str) -> str:
-    """A Kubernetes annotation/label name: ≤ 63 of [A-Za-z0-9-_.], alphanumeric at both ends."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip("-_.") or "x"
-    if len(safe) <= _MAX_NAME:
-        return safe
-    return f"{safe[: _MAX_NAME - 9].rstrip('-_.')}-{_digest(name)}"
-
-
-def label_value(value: str) -> str:
-    return annotation_name(value)
-
-
-def dns_name(name: str) -> str:
-    """A DNS-1123 object name: lowercase alphanumerics and '-', at most 63 characters."""
-    safe = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "x"
-    if len(safe) <= _MAX_NAME:
-        return safe
-    return f"{safe[: _MAX_NAME - 9].rstrip('-')}-{_digest(name)}"
-
-
-def _digest(text: str) -> str:
-    # A stable short suffix keeps truncated names distinct.
-    return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -87,7 +87,7 @@ def _scan_ranges(query: str) -> list[tuple[int, re.Match[str]]]:
     while i < n:
         ch = query[i]
         if ch in "\"'`":
-            i = _skip_string(query, i)
+            i = skip_string(query, i)
         elif ch == "#":
             end = query.find("\n", i)
             i = n if end < 0 else end
@@ -103,7 +103,8 @@ def _scan_ranges(query: str) -> list[tuple[int, re.Match[str]]]:
     return found
 
 
-def _skip_string(query: str, start: int) -> int:
+def skip_string(query: str, start: int) -> int:
+    """The position just past the string literal opening at `start` (or the end)."""
     quote = query[start]
     i = start + 1
     while i < len(query):
@@ -202,7 +203,7 @@ def _is_operand(text: str) -> bool:
     while i < n:
         ch = text[i]
         if ch in "\"'`":
-            end = _skip_string(text, i)
+            end = skip_string(text, i)
             if depth == 0:
                 top.append(" ")
             i = end

@@ -7,16 +7,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import git
 from github import Auth, Github
 
 from bot.compile.availability import AvailabilityError
 from bot.github import action_io
+from bot.github.action_io import ActionContext, read_context
 from bot.github.gateway import CommentOutcome, GitHubCallError, GitHubGateway
 from bot.github.payloads import max_sticky_body_chars
 from bot.review.gitread import MissingCommitError, open_repo, resolve
@@ -34,24 +33,18 @@ from bot.spec.errors import SpecError
 
 __all__ = [
     "CHECK_NAME",
-    "ActionContext",
-    "ActionEvent",
     "action_outputs",
     "default_github",
     "effective_conclusion",
-    "event_revisions",
     "exit_code_for",
     "main",
     "prepare_commits",
-    "read_context",
     "run_action",
 ]
 
 CHECK_NAME = "EmaC journey bounds"
 FETCH_DEPTH = 50
 EXIT_SETUP_ERROR = 2
-ZERO_SHA = "0" * 40
-PR_EVENTS = ("pull_request", "pull_request_target")
 STATUS_STATES: dict[str, str] = {
     "success": "success",
     "neutral": "success",
@@ -65,136 +58,6 @@ GitHubFactory = Callable[[str, str], Github]
 def default_github(token: str, api_url: str) -> Github:
     """A token-authenticated client for github.com or a GitHub Enterprise Server API URL."""
     return Github(auth=Auth.Token(token), base_url=api_url)
-
-
-@dataclass(frozen=True)
-class ActionEvent:
-    """What the triggering event asks to review: two revisions and, for a PR, where it lives."""
-
-    name: str
-    base: str  # a commit SHA, or "<sha>^" for a push that opened a branch
-    head: str
-    pr_number: int | None = None
-    base_repo: str | None = None
-    head_repo: str | None = None  # None for a PR whose fork was deleted
-
-    @property
-    def from_fork(self) -> bool:
-        if self.pr_number is None:
-            return False
-        return (self.head_repo or "").lower() != (self.base_repo or "").lower()
-
-
-@dataclass(frozen=True)
-class ActionContext:
-    """Everything the step reads from the runner, read once at start."""
-
-    repository: str
-    event: ActionEvent
-    workspace: Path
-    api_url: str
-    token: str | None
-    summary_path: Path | None
-    output_path: Path | None
-    details_url: str | None
-    comment: bool
-    review_is_neutral: bool
-
-    @property
-    def write_blocker(self) -> str | None:
-        """Why this run must not write to GitHub, or None when it may."""
-        if not self.token:
-            return "no token was given (input 'token' or GITHUB_TOKEN)"
-        if self.event.name == "pull_request" and self.event.from_fork:
-            # GitHub gives `pull_request` runs from forks a read-only token.
-            return (
-                f"the pull request comes from the fork {self.event.head_repo or '(deleted)'}, "
-                "whose workflow token is read-only"
-            )
-        return None
-
-
-def _field(data: Mapping[str, Any], path: str) -> Any:
-    value: Any = data
-    for key in path.split("."):
-        if not isinstance(value, Mapping) or key not in value:
-            raise action_io.ActionInputError(f"event payload has no '{path}'")
-        value = value[key]
-    return value
-
-
-def _sha(data: Mapping[str, Any], path: str) -> str:
-    value = _field(data, path)
-    if not isinstance(value, str) or len(value) not in (40, 64):
-        raise action_io.ActionInputError(f"event payload '{path}' is not a commit SHA: {value!r}")
-    return value
-
-
-def event_revisions(name: str, payload: Mapping[str, Any]) -> ActionEvent:
-    """Base and head of a pull_request(_target), merge_group or push event payload."""
-    if name in PR_EVENTS:
-        pull = _field(payload, "pull_request")
-        head_repo = (pull.get("head") or {}).get("repo")
-        return ActionEvent(
-            name,
-            _sha(pull, "base.sha"),
-            _sha(pull, "head.sha"),
-            pr_number=int(_field(pull, "number")),
-            base_repo=str(_field(pull, "base.repo.full_name")),
-            head_repo=str(head_repo["full_name"]) if isinstance(head_repo, Mapping) else None,
-        )
-    if name == "merge_group":
-        return ActionEvent(
-            name, _sha(payload, "merge_group.base_sha"), _sha(payload, "merge_group.head_sha")
-        )
-    if name == "push":
-        after = _sha(payload, "after")
-        if after == ZERO_SHA:
-            raise action_io.ActionInputError("push deleted the branch: there is nothing to review")
-        before = str(payload.get("before") or ZERO_SHA)
-        # A push that creates a branch has no `before`: compare with the pushed commit's parent.
-        return ActionEvent(name, f"{after}^" if before == ZERO_SHA else before, after)
-    raise action_io.ActionInputError(
-        f"event '{name}' is not supported: run on pull_request, pull_request_target, "
-        "merge_group or push"
-    )
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise action_io.ActionInputError(f"{name} is not set: run this as a GitHub Actions step")
-    return value
-
-
-def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
-    value = env.get(name, "").strip()
-    return Path(value) if value else None
-
-
-def read_context(env: Mapping[str, str]) -> ActionContext:
-    """The runner's variables and inputs; ActionInputError names the first one that is unusable."""
-    event_path = Path(_required(env, "GITHUB_EVENT_PATH"))
-    try:
-        payload = json.loads(event_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise action_io.ActionInputError(
-            f"cannot read the event payload {event_path}: {exc}"
-        ) from exc
-    repository = _required(env, "GITHUB_REPOSITORY")
-    server, run_id = env.get("GITHUB_SERVER_URL", "").rstrip("/"), env.get("GITHUB_RUN_ID", "")
-    return ActionContext(
-        repository=repository,
-        event=event_revisions(_required(env, "GITHUB_EVENT_NAME"), payload),
-        workspace=Path(_required(env, "GITHUB_WORKSPACE")),
-        api_url=env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
-        token=action_io.input_value(env, "token") or env.get("GITHUB_TOKEN", "").strip() or None,
-        summary_path=_optional_path(env, "GITHUB_STEP_SUMMARY"),
-        output_path=_optional_path(env, "GITHUB_OUTPUT"),
-        details_url=f"{server}/{repository}/actions/runs/{run_id}" if server and run_id else None,
-        comment=action_io.bool_input(env, "comment", True),
-        review_is_neutral=action_io.bool_input(env, "review-is-neutral", False),
-    )
 
 
 def _say(line: str) -> None:
@@ -424,7 +287,7 @@ def run_action(env: Mapping[str, str], *, github_factory: GitHubFactory = defaul
         if ctx.event.pr_number is not None and _wants_comment(ctx, result):
             report.comment(ctx.event.pr_number, _visible_comment(result), committed_at)
     _write_runner_files(ctx, render_job_summary(result), action_outputs(result, conclusion))
-    _say(f"{CHECK_NAME}: {check.title} ({conclusion})")
+    _say(f"{CHECK_NAME}: {conclusion} ({check.title.removeprefix('EmaC: ')})")
     code = exit_code_for(conclusion)
     return max(code, 1) if report is not None and report.failed else code
 

@@ -1,8 +1,10 @@
-"""The GitHub Actions runner's text protocols: inputs, workflow commands, outputs, job summary."""
+"""The Actions runner's interface: event, variables, inputs in; commands, outputs, summary out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ OUTPUT_DELIMITER = "EMAC_OUTPUT_EOF"
 ANNOTATION_COMMANDS = {"failure": "error", "warning": "warning", "notice": "notice"}
 TRUE_WORDS = frozenset({"true", "True", "TRUE"})
 FALSE_WORDS = frozenset({"false", "False", "FALSE"})
+ZERO_SHA = "0" * 40
+PR_EVENTS = ("pull_request", "pull_request_target")
 
 
 class ActionInputError(ValueError):
@@ -40,6 +44,134 @@ def bool_input(env: Mapping[str, str], name: str, default: bool) -> bool:
         return False
     raise ActionInputError(
         f"input '{name}' must be true or false (YAML 1.2 core schema), found {value!r}"
+    )
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """What the triggering event asks to review: two revisions and, for a PR, where it lives."""
+
+    name: str
+    base: str  # a commit SHA, or "<sha>^" for a push that opened a branch
+    head: str
+    pr_number: int | None = None
+    base_repo: str | None = None
+    head_repo: str | None = None  # None for a PR whose fork was deleted
+
+    @property
+    def from_fork(self) -> bool:
+        if self.pr_number is None:
+            return False
+        return (self.head_repo or "").lower() != (self.base_repo or "").lower()
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """Everything the step reads from the runner, read once at start."""
+
+    repository: str
+    event: ActionEvent
+    workspace: Path
+    api_url: str
+    token: str | None
+    summary_path: Path | None
+    output_path: Path | None
+    details_url: str | None
+    comment: bool
+    review_is_neutral: bool
+
+    @property
+    def write_blocker(self) -> str | None:
+        """Why this run must not write to GitHub, or None when it may."""
+        if not self.token:
+            return "no token was given (input 'token' or GITHUB_TOKEN)"
+        if self.event.name == "pull_request" and self.event.from_fork:
+            # GitHub gives `pull_request` runs from forks a read-only token.
+            return (
+                f"the pull request comes from the fork {self.event.head_repo or '(deleted)'}, "
+                "whose workflow token is read-only"
+            )
+        return None
+
+
+def _field(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise ActionInputError(f"event payload has no '{path}'")
+        value = value[key]
+    return value
+
+
+def _sha(data: Mapping[str, Any], path: str) -> str:
+    value = _field(data, path)
+    if not isinstance(value, str) or len(value) not in (40, 64):
+        raise ActionInputError(f"event payload '{path}' is not a commit SHA: {value!r}")
+    return value
+
+
+def event_revisions(name: str, payload: Mapping[str, Any]) -> ActionEvent:
+    """Base and head of a pull_request(_target), merge_group or push event payload."""
+    if name in PR_EVENTS:
+        pull = _field(payload, "pull_request")
+        head_repo = (pull.get("head") or {}).get("repo")
+        return ActionEvent(
+            name,
+            _sha(pull, "base.sha"),
+            _sha(pull, "head.sha"),
+            pr_number=int(_field(pull, "number")),
+            base_repo=str(_field(pull, "base.repo.full_name")),
+            head_repo=str(head_repo["full_name"]) if isinstance(head_repo, Mapping) else None,
+        )
+    if name == "merge_group":
+        return ActionEvent(
+            name, _sha(payload, "merge_group.base_sha"), _sha(payload, "merge_group.head_sha")
+        )
+    if name == "push":
+        after = _sha(payload, "after")
+        if after == ZERO_SHA:
+            raise ActionInputError("push deleted the branch: there is nothing to review")
+        before = str(payload.get("before") or ZERO_SHA)
+        # A push that creates a branch has no `before`: compare with the pushed commit's parent.
+        return ActionEvent(name, f"{after}^" if before == ZERO_SHA else before, after)
+    raise ActionInputError(
+        f"event '{name}' is not supported: run on pull_request, pull_request_target, "
+        "merge_group or push"
+    )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ActionInputError(f"{name} is not set: run this as a GitHub Actions step")
+    return value
+
+
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def read_context(env: Mapping[str, str]) -> ActionContext:
+    """The runner's variables and inputs; ActionInputError names the first one that is unusable."""
+    event_path = Path(_required(env, "GITHUB_EVENT_PATH"))
+    try:
+        payload = json.loads(event_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ActionInputError(f"cannot read the event payload {event_path}: {exc}") from exc
+    repository = _required(env, "GITHUB_REPOSITORY")
+    server, run_id = env.get("GITHUB_SERVER_URL", "").rstrip("/"), env.get("GITHUB_RUN_ID", "")
+    return ActionContext(
+        repository=repository,
+        event=event_revisions(_required(env, "GITHUB_EVENT_NAME"), payload),
+        workspace=Path(_required(env, "GITHUB_WORKSPACE")),
+        api_url=env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
+        token=input_value(env, "token") or env.get("GITHUB_TOKEN", "").strip() or None,
+        summary_path=_optional_path(env, "GITHUB_STEP_SUMMARY"),
+        output_path=_optional_path(env, "GITHUB_OUTPUT"),
+        details_url=f"{server}/{repository}/actions/runs/{run_id}" if server and run_id else None,
+        comment=bool_input(env, "comment", True),
+        review_is_neutral=bool_input(env, "review-is-neutral", False),
     )
 
 

@@ -303,7 +303,10 @@ def route_issue_comment(d: _Delivery, policy: RoutingPolicy) -> Routing:
     sender = d.payload.get("sender")
     if isinstance(sender, Mapping) and sender.get("type") == "Bot":
         return _ignored(d, "is from a bot")  # never answer bots: two bots could loop
-    command = parse_command(_obj(d.payload, "comment", "payload").get("body"))
+    body = _obj(d.payload, "comment", "payload").get("body")
+    if body is not None and not isinstance(body, str):
+        raise PayloadError(f"comment.body: expected a string, found {body!r}")
+    command = parse_command(body)
     if command is None:
         return _ignored(d, "has no /emac command")
     job = d.job(

@@ -1,0 +1,394 @@
+"""A discovered model against the accepted one: typed changes, and their predicted impact.
+
+The impact is not estimated: the accepted model that accepting would produce is built
+(`accept.apply_changes`) and the journey is compiled with it, exactly as `emac compile`
+would after `emac accept`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from bot.compile.decision import PendingDelta, decide
+from bot.compile.pipeline import compile_model, models_from_documents
+from bot.compile.result import CompiledJourney
+from bot.discover import confidence as conf
+from bot.discover.accept import accepted_document, apply_changes
+from bot.discover.mesh import FaultEffect
+from bot.discover.model_build import Discovery, span_sources
+from bot.emit.yamlout import dump_yaml
+from bot.spec.delta import (
+    BasedOn,
+    Bounds,
+    BranchWeightsChange,
+    Change,
+    EdgeChange,
+    EvidenceFile,
+    EvidenceSource,
+    FailureDomainChange,
+    FaultPrediction,
+    LatencyBound,
+    ModelDelta,
+    ModelDeltaSpec,
+    PolicyChange,
+    PredictedImpact,
+    Prediction,
+    RedundancyChange,
+)
+from bot.spec.domain import JourneyModel, LatencyCurve
+from bot.spec.errors import Location, SpecError, SpecProblem
+from bot.spec.models import AcceptedJourneyModel, ModelConfidence, RedundancyGroup
+from bot.spec.precedence import apply_accepted_model
+from bot.spec.wire import ObjectMeta
+from bot.spec.yamlpos import YamlDocument, parse_yaml_text
+
+WEIGHT_TOLERANCE = 1e-9
+
+
+# --- typed changes ------------------------------------------------------------------------------
+
+
+def diff_models(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[Change]:
+    """Every way the discovered model differs from the accepted one, in a stable order."""
+    return [
+        *_edge_changes(accepted, discovery),
+        *_group_changes(accepted, discovery),
+        *_branch_changes(accepted, discovery),
+        *_policy_changes(accepted, discovery),
+        *_domain_changes(accepted, discovery),
+    ]
+
+
+def _trace_files(discovery: Discovery) -> list[str]:
+    return sorted({p.file for p in discovery.traces.provenance()})
+
+
+def _edge_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[EdgeChange]:
+    known = {(e.from_, e.to): e for e in accepted.spec.topology.edges}
+    out = [
+        EdgeChange(
+            kind="edge-added",
+            after=f.edge,
+            confidence=f.finding.confidence,
+            provenance=list(f.finding.provenance),
+        )
+        for f in discovery.edges
+        if (f.edge.from_, f.edge.to) not in known
+    ]
+    n = discovery.journey_traces
+    if not n:
+        return out  # without traces, absence says nothing
+    leaves = set(discovery.coverage.expected)
+    for (caller, callee), edge in known.items():
+        if discovery.edge(caller, callee) is None and {caller, callee} <= leaves:
+            signal = f"no journey trace has {caller} calling {callee}"
+            out.append(
+                EdgeChange(
+                    kind="edge-removed",
+                    before=edge,
+                    confidence=conf.support_confidence(n, n),
+                    provenance=[
+                        EvidenceSource(file=f, signal=signal) for f in _trace_files(discovery)
+                    ],
+                )
+            )
+    return out
+
+
+def _same_group(a: RedundancyGroup, b: RedundancyGroup) -> bool:
+    return (a.pattern, set(a.group)) == (b.pattern, set(b.group))
+
+
+def _group_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[RedundancyChange]:
+    known = [g for g in accepted.spec.redundancy if g.pattern != "branch"]
+    out = [
+        RedundancyChange(
+            kind="redundancy-group",
+            after=f.group,
+            confidence=f.finding.confidence,
+            provenance=list(f.finding.provenance),
+        )
+        for f in discovery.groups
+        if not any(_same_group(g, f.group) for g in known)
+    ]
+    for g in known:
+        if g.pattern != "race" or len(g.group) != 2:
+            continue
+        if any(_same_group(g, f.group) for f in discovery.groups):
+            continue
+        # Two providers called by one request that never overlap are not racing.
+        for caller in sorted({e.edge.from_ for e in discovery.edges}):
+            sib = discovery.traces.sibling(caller, g.group[0], g.group[1])
+            if sib is not None and sib.traces:
+                out.append(
+                    RedundancyChange(
+                        kind="redundancy-group",
+                        before=g,
+                        confidence=conf.support_confidence(
+                            sib.traces - sib.overlapping, sib.traces
+                        ),
+                        provenance=span_sources(sib.provenance, f"calls {sib.relation}"),
+                    )
+                )
+                break
+    return out
+
+
+def _branch_changes(
+    accepted: AcceptedJourneyModel, discovery: Discovery
+) -> list[BranchWeightsChange]:
+    out: list[BranchWeightsChange] = []
+    for f in discovery.branches:
+        known = next(
+            (
+                g
+                for g in accepted.spec.redundancy
+                if g.pattern == "branch" and set(g.group) == set(f.heads) and g.weights
+            ),
+            None,
+        )
+        before: list[float] | None = None
+        if known is not None and known.weights is not None and sum(known.weights) > 0:
+            by_head = dict(zip(known.group, known.weights, strict=True))
+            total = sum(known.weights)
+            before = [by_head[h] / total for h in f.heads]
+        inside = before is not None and all(
+            lo - WEIGHT_TOLERANCE <= w <= hi + WEIGHT_TOLERANCE
+            for w, (lo, hi) in zip(before, f.intervals, strict=True)
+        )
+        if not inside:
+            out.append(
+                BranchWeightsChange(
+                    kind="branch-weights",
+                    group=list(f.heads),
+                    before=before,
+                    after=list(f.weights),
+                    confidence=f.finding.confidence,
+                    flags=list(f.finding.flags),
+                    provenance=list(f.finding.provenance),
+                )
+            )
+    return out
+
+
+def _policy_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[PolicyChange]:
+    known = {p.target: p for p in accepted.spec.policies}
+    return [
+        PolicyChange(
+            kind="call-policy",
+            target=f.policy.target,
+            before=known.get(f.policy.target),
+            after=f.policy,
+            confidence=f.finding.confidence,
+            provenance=list(f.finding.provenance),
+        )
+        for f in discovery.policies
+        if known.get(f.policy.target) != f.policy
+    ]
+
+
+def _domain_changes(
+    accepted: AcceptedJourneyModel, discovery: Discovery
+) -> list[FailureDomainChange]:
+    known = [(d.name, set(d.members)) for d in accepted.spec.failure_domains.inferred]
+    members: dict[str, set[str]] = {}
+    for f in discovery.domains:
+        for name in f.domains:
+            members.setdefault(name, set()).add(f.component)
+    # A discovered domain with exactly an accepted domain's members is that domain: only who
+    # shares fate with whom matters to the bounds, not what the evidence calls it.
+    same = {n: next((a for a, m in known if m == ms), n) for n, ms in members.items()}
+    out: list[FailureDomainChange] = []
+    for f in discovery.domains:
+        before = sorted(a for a, m in known if f.component in m)
+        after = sorted({same[n] for n in f.domains})
+        if before != after:
+            out.append(
+                FailureDomainChange(
+                    kind="failure-domain",
+                    target=f.component,
+                    before=before,
+                    after=after,
+                    confidence=f.finding.confidence,
+                    flags=list(f.finding.flags),
+                    provenance=list(f.finding.provenance),
+                )
+            )
+    return out
+
+
+# --- predicted impact ----------------------------------------------------------------------------
+
+
+def with_accepted(
+    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
+) -> dict[str, list[YamlDocument]]:
+    """The spec documents with `text` as the journey's only accepted model, read as `file`."""
+
+    def other(doc: YamlDocument) -> bool:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return not (data.get("kind") == "AcceptedJourneyModel" and name == journey)
+
+    out = {f: [d for d in ds if other(d)] for f, ds in docs.items() if f != file}
+    out[file] = parse_yaml_text(text, file)
+    return out
+
+
+def accepted_doc(docs: Sequence[YamlDocument], file: str) -> YamlDocument:
+    """The AcceptedJourneyModel document of a file; SpecError if it holds none."""
+    for d in docs:
+        if isinstance(d.data, dict) and d.data.get("kind") == "AcceptedJourneyModel":
+            return d
+    raise SpecError([SpecProblem(Location(file), "", "holds no AcceptedJourneyModel document")])
+
+
+def model_with_accepted(
+    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
+) -> JourneyModel:
+    """The journey's resolved model with the accepted model `text` in force (precedence)."""
+    combined = with_accepted(docs, journey, file, text)
+    (model,) = models_from_documents(combined, [journey])
+    doc = accepted_doc(combined[file], file)
+    accepted = AcceptedJourneyModel.model_validate(doc.data)
+    # Idempotent: harmless when the builder already applied the accepted model.
+    return apply_accepted_model(model, accepted, doc)
+
+
+def _prediction(cj: CompiledJourney, decision: str, reasons: Sequence[str]) -> Prediction:
+    a = cj.availability
+    latency = (
+        {k: LatencyBound(estimate=q.estimate, upper=q.upper) for k, q in cj.latency.items()}
+        if cj.latency
+        else None
+    )
+    bounds = Bounds(optimistic=a.optimistic, pessimistic=a.pessimistic, worst_case=a.worst_case)
+    return Prediction.model_validate(
+        {"availability": bounds, "latency": latency, "decision": decision, "reasons": list(reasons)}
+    )
+
+
+def predict_impact(
+    docs: Mapping[str, list[YamlDocument]],
+    journey: str,
+    accepted_file: str,
+    accepted_text: str,
+    changes: Sequence[Change],
+    discovery: Discovery,
+) -> PredictedImpact:
+    """Compile before (delta pending) and after (delta accepted); faults as a what-if."""
+    before_model = model_with_accepted(docs, journey, accepted_file, accepted_text)
+    current_doc = accepted_doc(parse_yaml_text(accepted_text, accepted_file), accepted_file)
+    current = AcceptedJourneyModel.model_validate(current_doc.data)
+    after_text = dump_yaml(accepted_document(apply_changes(current, changes)), accepted_file)
+    after_model = model_with_accepted(docs, journey, accepted_file, after_text)
+    after = compile_model(after_model)
+    before = compile_model(before_model)
+    delta = after.availability.pessimistic - before.availability.pessimistic
+    pending = PendingDelta(discovery.confidence, discovery.flags, delta)
+    verdict, reasons = decide(
+        before_model,
+        before.availability,
+        before.latency,
+        confidence=before.confidence,
+        flags=before.flags,
+        pending=pending,
+    )
+    threshold = before_model.governance.high_impact_delta
+    return PredictedImpact(
+        before=_prediction(before, verdict, reasons),
+        after=_prediction(after, after.decision, after.reasons),
+        delta_pessimistic=delta,
+        high_impact=abs(delta) >= threshold,
+        high_impact_threshold=threshold,
+        under_faults=_under_faults(after_model, discovery.faults),
+    )
+
+
+def _under_faults(model: JourneyModel, faults: Mapping[str, FaultEffect]) -> FaultPrediction | None:
+    """The model with every configured fault at its worst within the unknown traffic shares."""
+    hit = [c for c in model.leaf_components() if c in faults]
+    if not hit:
+        return None
+    components = dict(model.components)
+    sources: list[EvidenceSource] = []
+    for c in hit:
+        effect, comp = faults[c], components[c]
+        latency = comp.latency
+        if latency is not None and effect.max_delay > 0:
+            latency = delayed_curve(latency, effect.delayed_share[1], effect.max_delay)
+        availability = comp.availability * effect.availability_factor[0]
+        components[c] = dataclasses.replace(comp, availability=availability, latency=latency)
+        sources.extend(
+            EvidenceSource(file=s.file, field=s.field, line=s.line, signal="istio.fault")
+            for s in effect.sources
+        )
+    cj = compile_model(dataclasses.replace(model, components=components))
+    a = cj.availability
+    return FaultPrediction.model_validate(
+        {
+            "components": hit,
+            "note": "each faulted component at the worst its fault rules allow: the lowest "
+            "availability factor and the largest delayed share, over the unknown share of "
+            "requests the rules match",
+            "availability": Bounds(
+                optimistic=a.optimistic, pessimistic=a.pessimistic, worst_case=a.worst_case
+            ),
+            "latency": {
+                k: {"estimate": q.estimate, "upper": q.upper} for k, q in cj.latency.items()
+            }
+            if cj.latency
+            else None,
+            "provenance": sources,
+        }
+    )
+
+
+def delayed_curve(curve: LatencyCurve, share: float, delay: float) -> LatencyCurve:
+    """The latency CDF when `share` of calls wait `delay` seconds more: (1−s)·F(t) + s·F(t−d).
+
+    A mixture of two piecewise-linear CDFs is piecewise linear with knots at both sets of
+    breakpoints, so the result is exact.
+    """
+    times = sorted({t for t, _ in curve.knots} | {t + delay for t, _ in curve.knots})
+    knots = tuple(
+        (t, (1.0 - share) * curve.cdf(t) + share * (curve.cdf(t - delay) if t >= delay else 0.0))
+        for t in times
+    )
+    return LatencyCurve(knots, curve.source)
+
+
+# --- the delta document --------------------------------------------------------------------------
+
+
+def build_delta(
+    discovery: Discovery,
+    changes: Sequence[Change],
+    *,
+    based_on: BasedOn,
+    evidence: Sequence[EvidenceFile],
+    impact: PredictedImpact | None,
+) -> ModelDelta:
+    return ModelDelta(
+        api_version="emac.dev/v1alpha1",
+        kind="ModelDelta",
+        metadata=ObjectMeta(name=discovery.journey),
+        spec=ModelDeltaSpec(
+            journey=discovery.journey,
+            based_on=based_on,
+            evidence=list(evidence),
+            confidence=ModelConfidence(
+                overall=discovery.confidence,
+                notes=list(discovery.notes),
+                flags=list(discovery.flags),
+            ),
+            changes=list(changes),
+            predicted_impact=impact,
+        ),
+    )
+
+
+def delta_document(delta: ModelDelta) -> dict[str, object]:
+    return delta.model_dump(mode="json", by_alias=True, exclude_none=True)
