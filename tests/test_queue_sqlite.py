@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -198,3 +199,18 @@ def test_the_queue_reports_ready(queue: SqliteJobQueue) -> None:
     assert queue.ping()
     queue.close()
     assert not queue.ping()
+
+
+def _enqueue_in_child(queue: SqliteJobQueue) -> None:
+    queue.enqueue(review(9, "forked", "d-child"))
+
+
+def test_a_queue_opened_before_a_fork_reconnects_in_the_child(tmp_path: Path) -> None:
+    queue = SqliteJobQueue(tmp_path / "q.sqlite3")  # as under gunicorn --preload
+    queue.enqueue(review(8, "parent", "d-parent"))
+    child = multiprocessing.get_context("fork").Process(target=_enqueue_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert queue.counts() == {"pending": 2}
+    assert {queue.newest_head("octo-org/shop", pr) for pr in (8, 9)} == {"parent", "forked"}

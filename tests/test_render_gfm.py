@@ -635,8 +635,8 @@ def test_a_200_journey_comment_is_cut_in_the_middle_to_fit_github(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="middle_truncate cuts at any character: the kept halves can leave a <details>, "
-    "<summary> or code fence open, hiding the footer inside a collapsed block or a code block",
+    reason="middle_truncate cuts at any character: a kept half can leave a <details>, <summary> "
+    "or code fence open (hiding the footer in a collapsed or code block) or close one never opened",
 )
 def test_a_truncated_comment_still_renders_headline_and_footer_visibly(
     two_hundred_journeys: tuple[ReviewResult, str],

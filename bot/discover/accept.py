@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from bot.compile.pipeline import models_from_documents
 from bot.spec.delta import (
     BranchWeightsChange,
     Change,
@@ -15,6 +17,8 @@ from bot.spec.delta import (
     PolicyChange,
     RedundancyChange,
 )
+from bot.spec.domain import JourneyModel
+from bot.spec.errors import Location, SpecError, SpecProblem
 from bot.spec.models import (
     Acceptance,
     AcceptedJourneyModel,
@@ -25,6 +29,8 @@ from bot.spec.models import (
     TopologyEdge,
     TopologyNode,
 )
+from bot.spec.precedence import apply_accepted_model
+from bot.spec.yamlpos import YamlDocument, parse_yaml_text
 
 
 class DeltaMismatch(ValueError):
@@ -48,9 +54,12 @@ def check_based_on(delta: ModelDelta, accepted_file: str, accepted_bytes: bytes)
 
 
 def apply_changes(
-    accepted: AcceptedJourneyModel, changes: Sequence[Change]
+    accepted: AcceptedJourneyModel,
+    changes: Sequence[Change],
+    confidence: ModelConfidence | None = None,
 ) -> AcceptedJourneyModel:
-    """The accepted model with every change applied (acceptance and confidence untouched)."""
+    """The accepted model with every change applied and, if given, the delta's confidence
+    (the acceptance block is left as it was)."""
     spec = accepted.spec
     edges = list(spec.topology.edges)
     redundancy = list(spec.redundancy)
@@ -89,6 +98,7 @@ def apply_changes(
             "redundancy": redundancy,
             "policies": policies,
             "failure_domains": domains,
+            "confidence": confidence or spec.confidence,
         }
     )
     return accepted.model_copy(update={"spec": new_spec})
@@ -103,7 +113,7 @@ def accept_delta(
     delta_digest: str,
 ) -> AcceptedJourneyModel:
     """The new accepted model: changes applied, the delta's confidence, and who/when/which."""
-    applied = apply_changes(accepted, delta.spec.changes)
+    applied = apply_changes(accepted, delta.spec.changes, delta.spec.confidence)
     acceptance = Acceptance(
         accepted_by=accepted_by,
         accepted_at=accepted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -111,20 +121,18 @@ def accept_delta(
         based_on=delta.spec.based_on.digest,
         evidence_digests=[f"{e.digest} {e.file}" for e in delta.spec.evidence],
     )
-    confidence = ModelConfidence(
-        overall=delta.spec.confidence.overall,
-        notes=list(delta.spec.confidence.notes),
-        flags=list(delta.spec.confidence.flags),
-    )
-    spec: JourneyModelSpec = applied.spec.model_copy(
-        update={"acceptance": acceptance, "confidence": confidence}
-    )
+    spec: JourneyModelSpec = applied.spec.model_copy(update={"acceptance": acceptance})
     return applied.model_copy(update={"spec": spec})
 
 
-def accepted_document(model: AcceptedJourneyModel) -> dict[str, object]:
-    """The wire form, as written to the accepted model file."""
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+def accepted_document(model: AcceptedJourneyModel) -> dict[str, Any]:
+    """The wire form, as written to the accepted model file (no nulls, no empty metadata)."""
+    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    meta = doc.get("metadata", {})
+    for key in ("labels", "annotations"):
+        if not meta.get(key):
+            meta.pop(key, None)
+    return doc
 
 
 def _apply_edge(edges: list[TopologyEdge], change: EdgeChange) -> list[TopologyEdge]:
@@ -163,3 +171,42 @@ def _apply_domains(
             n, ms, c = out[at]
             out[at] = (n, [*ms, change.target], min(c, change.confidence))
     return out
+
+
+# --- the journey with a given accepted model in force ------------------------------------
+
+
+def with_accepted(
+    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
+) -> dict[str, list[YamlDocument]]:
+    """The spec documents with `text` as the journey's only accepted model, read as `file`."""
+
+    def other(doc: YamlDocument) -> bool:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return not (data.get("kind") == "AcceptedJourneyModel" and name == journey)
+
+    out = {f: [d for d in ds if other(d)] for f, ds in docs.items() if f != file}
+    out[file] = parse_yaml_text(text, file)
+    return out
+
+
+def accepted_doc(docs: Sequence[YamlDocument], file: str) -> YamlDocument:
+    """The AcceptedJourneyModel document of a file; SpecError if it holds none."""
+    for d in docs:
+        if isinstance(d.data, dict) and d.data.get("kind") == "AcceptedJourneyModel":
+            return d
+    raise SpecError([SpecProblem(Location(file), "", "holds no AcceptedJourneyModel document")])
+
+
+def model_with_accepted(
+    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
+) -> JourneyModel:
+    """The journey's resolved model with the accepted model `text` in force (precedence)."""
+    combined = with_accepted(docs, journey, file, text)
+    (model,) = models_from_documents(combined, [journey])
+    doc = accepted_doc(combined[file], file)
+    accepted = AcceptedJourneyModel.model_validate(doc.data)
+    # Idempotent: harmless when the builder already applied the accepted model.
+    return apply_accepted_model(model, accepted, doc)

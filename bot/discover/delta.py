@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
 
 from bot.compile.decision import PendingDelta, decide
-from bot.compile.pipeline import compile_model, models_from_documents
+from bot.compile.pipeline import compile_model
 from bot.compile.result import CompiledJourney
 from bot.discover import confidence as conf
-from bot.discover.accept import accepted_document, apply_changes
-from bot.discover.mesh import FaultEffect
-from bot.discover.model_build import Discovery, span_sources
+from bot.discover.accept import accepted_doc, accepted_document, apply_changes, model_with_accepted
+from bot.discover.model_build import Discovery, FaultFinding, span_sources
 from bot.emit.yamlout import dump_yaml
 from bot.spec.delta import (
     BasedOn,
@@ -37,9 +39,7 @@ from bot.spec.delta import (
     RedundancyChange,
 )
 from bot.spec.domain import JourneyModel, LatencyCurve
-from bot.spec.errors import Location, SpecError, SpecProblem
 from bot.spec.models import AcceptedJourneyModel, ModelConfidence, RedundancyGroup
-from bot.spec.precedence import apply_accepted_model
 from bot.spec.wire import ObjectMeta
 from bot.spec.yamlpos import YamlDocument, parse_yaml_text
 
@@ -69,12 +69,12 @@ def _edge_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[
     out = [
         EdgeChange(
             kind="edge-added",
-            after=f.edge,
-            confidence=f.finding.confidence,
-            provenance=list(f.finding.provenance),
+            after=f.item,
+            confidence=f.confidence,
+            provenance=list(f.provenance),
         )
         for f in discovery.edges
-        if (f.edge.from_, f.edge.to) not in known
+        if (f.item.from_, f.item.to) not in known
     ]
     n = discovery.journey_traces
     if not n:
@@ -105,20 +105,20 @@ def _group_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list
     out = [
         RedundancyChange(
             kind="redundancy-group",
-            after=f.group,
-            confidence=f.finding.confidence,
-            provenance=list(f.finding.provenance),
+            after=f.item,
+            confidence=f.confidence,
+            provenance=list(f.provenance),
         )
         for f in discovery.groups
-        if not any(_same_group(g, f.group) for g in known)
+        if not any(_same_group(g, f.item) for g in known)
     ]
     for g in known:
         if g.pattern != "race" or len(g.group) != 2:
             continue
-        if any(_same_group(g, f.group) for f in discovery.groups):
+        if any(_same_group(g, f.item) for f in discovery.groups):
             continue
         # Two providers called by one request that never overlap are not racing.
-        for caller in sorted({e.edge.from_ for e in discovery.edges}):
+        for caller in sorted({e.item.from_ for e in discovery.edges}):
             sib = discovery.traces.sibling(caller, g.group[0], g.group[1])
             if sib is not None and sib.traces:
                 out.append(
@@ -144,7 +144,7 @@ def _branch_changes(
             (
                 g
                 for g in accepted.spec.redundancy
-                if g.pattern == "branch" and set(g.group) == set(f.heads) and g.weights
+                if g.pattern == "branch" and set(g.group) == set(f.item.heads) and g.weights
             ),
             None,
         )
@@ -152,21 +152,21 @@ def _branch_changes(
         if known is not None and known.weights is not None and sum(known.weights) > 0:
             by_head = dict(zip(known.group, known.weights, strict=True))
             total = sum(known.weights)
-            before = [by_head[h] / total for h in f.heads]
+            before = [by_head[h] / total for h in f.item.heads]
         inside = before is not None and all(
             lo - WEIGHT_TOLERANCE <= w <= hi + WEIGHT_TOLERANCE
-            for w, (lo, hi) in zip(before, f.intervals, strict=True)
+            for w, (lo, hi) in zip(before, f.item.intervals, strict=True)
         )
         if not inside:
             out.append(
                 BranchWeightsChange(
                     kind="branch-weights",
-                    group=list(f.heads),
+                    group=list(f.item.heads),
                     before=before,
-                    after=list(f.weights),
-                    confidence=f.finding.confidence,
-                    flags=list(f.finding.flags),
-                    provenance=list(f.finding.provenance),
+                    after=list(f.item.weights),
+                    confidence=f.confidence,
+                    flags=list(f.flags),
+                    provenance=list(f.provenance),
                 )
             )
     return out
@@ -177,14 +177,14 @@ def _policy_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> lis
     return [
         PolicyChange(
             kind="call-policy",
-            target=f.policy.target,
-            before=known.get(f.policy.target),
-            after=f.policy,
-            confidence=f.finding.confidence,
-            provenance=list(f.finding.provenance),
+            target=f.item.target,
+            before=known.get(f.item.target),
+            after=f.item,
+            confidence=f.confidence,
+            provenance=list(f.provenance),
         )
         for f in discovery.policies
-        if known.get(f.policy.target) != f.policy
+        if known.get(f.item.target) != f.item
     ]
 
 
@@ -194,67 +194,31 @@ def _domain_changes(
     known = [(d.name, set(d.members)) for d in accepted.spec.failure_domains.inferred]
     members: dict[str, set[str]] = {}
     for f in discovery.domains:
-        for name in f.domains:
-            members.setdefault(name, set()).add(f.component)
+        for name in f.item.names:
+            members.setdefault(name, set()).add(f.item.component)
     # A discovered domain with exactly an accepted domain's members is that domain: only who
     # shares fate with whom matters to the bounds, not what the evidence calls it.
     same = {n: next((a for a, m in known if m == ms), n) for n, ms in members.items()}
     out: list[FailureDomainChange] = []
     for f in discovery.domains:
-        before = sorted(a for a, m in known if f.component in m)
-        after = sorted({same[n] for n in f.domains})
+        before = sorted(a for a, m in known if f.item.component in m)
+        after = sorted({same[n] for n in f.item.names})
         if before != after:
             out.append(
                 FailureDomainChange(
                     kind="failure-domain",
-                    target=f.component,
+                    target=f.item.component,
                     before=before,
                     after=after,
-                    confidence=f.finding.confidence,
-                    flags=list(f.finding.flags),
-                    provenance=list(f.finding.provenance),
+                    confidence=f.confidence,
+                    flags=list(f.flags),
+                    provenance=list(f.provenance),
                 )
             )
     return out
 
 
 # --- predicted impact ----------------------------------------------------------------------------
-
-
-def with_accepted(
-    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
-) -> dict[str, list[YamlDocument]]:
-    """The spec documents with `text` as the journey's only accepted model, read as `file`."""
-
-    def other(doc: YamlDocument) -> bool:
-        data = doc.data if isinstance(doc.data, dict) else {}
-        meta = data.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        return not (data.get("kind") == "AcceptedJourneyModel" and name == journey)
-
-    out = {f: [d for d in ds if other(d)] for f, ds in docs.items() if f != file}
-    out[file] = parse_yaml_text(text, file)
-    return out
-
-
-def accepted_doc(docs: Sequence[YamlDocument], file: str) -> YamlDocument:
-    """The AcceptedJourneyModel document of a file; SpecError if it holds none."""
-    for d in docs:
-        if isinstance(d.data, dict) and d.data.get("kind") == "AcceptedJourneyModel":
-            return d
-    raise SpecError([SpecProblem(Location(file), "", "holds no AcceptedJourneyModel document")])
-
-
-def model_with_accepted(
-    docs: Mapping[str, list[YamlDocument]], journey: str, file: str, text: str
-) -> JourneyModel:
-    """The journey's resolved model with the accepted model `text` in force (precedence)."""
-    combined = with_accepted(docs, journey, file, text)
-    (model,) = models_from_documents(combined, [journey])
-    doc = accepted_doc(combined[file], file)
-    accepted = AcceptedJourneyModel.model_validate(doc.data)
-    # Idempotent: harmless when the builder already applied the accepted model.
-    return apply_accepted_model(model, accepted, doc)
 
 
 def _prediction(cj: CompiledJourney, decision: str, reasons: Sequence[str]) -> Prediction:
@@ -282,7 +246,9 @@ def predict_impact(
     before_model = model_with_accepted(docs, journey, accepted_file, accepted_text)
     current_doc = accepted_doc(parse_yaml_text(accepted_text, accepted_file), accepted_file)
     current = AcceptedJourneyModel.model_validate(current_doc.data)
-    after_text = dump_yaml(accepted_document(apply_changes(current, changes)), accepted_file)
+    # The model `emac accept` would write: the changes, and the delta's confidence and flags.
+    after_model_doc = apply_changes(current, changes, discovery_confidence(discovery))
+    after_text = dump_yaml(accepted_document(after_model_doc), accepted_file)
     after_model = model_with_accepted(docs, journey, accepted_file, after_text)
     after = compile_model(after_model)
     before = compile_model(before_model)
@@ -307,7 +273,9 @@ def predict_impact(
     )
 
 
-def _under_faults(model: JourneyModel, faults: Mapping[str, FaultEffect]) -> FaultPrediction | None:
+def _under_faults(
+    model: JourneyModel, faults: Mapping[str, FaultFinding]
+) -> FaultPrediction | None:
     """The model with every configured fault at its worst within the unknown traffic shares."""
     hit = [c for c in model.leaf_components() if c in faults]
     if not hit:
@@ -315,16 +283,13 @@ def _under_faults(model: JourneyModel, faults: Mapping[str, FaultEffect]) -> Fau
     components = dict(model.components)
     sources: list[EvidenceSource] = []
     for c in hit:
-        effect, comp = faults[c], components[c]
+        effect, comp = faults[c].effect, components[c]
         latency = comp.latency
         if latency is not None and effect.max_delay > 0:
             latency = delayed_curve(latency, effect.delayed_share[1], effect.max_delay)
         availability = comp.availability * effect.availability_factor[0]
         components[c] = dataclasses.replace(comp, availability=availability, latency=latency)
-        sources.extend(
-            EvidenceSource(file=s.file, field=s.field, line=s.line, signal="istio.fault")
-            for s in effect.sources
-        )
+        sources.extend(s for s in faults[c].provenance if s not in sources)
     cj = compile_model(dataclasses.replace(model, components=components))
     a = cj.availability
     return FaultPrediction.model_validate(
@@ -363,6 +328,12 @@ def delayed_curve(curve: LatencyCurve, share: float, delay: float) -> LatencyCur
 # --- the delta document --------------------------------------------------------------------------
 
 
+def discovery_confidence(discovery: Discovery) -> ModelConfidence:
+    return ModelConfidence(
+        overall=discovery.confidence, notes=list(discovery.notes), flags=list(discovery.flags)
+    )
+
+
 def build_delta(
     discovery: Discovery,
     changes: Sequence[Change],
@@ -379,16 +350,30 @@ def build_delta(
             journey=discovery.journey,
             based_on=based_on,
             evidence=list(evidence),
-            confidence=ModelConfidence(
-                overall=discovery.confidence,
-                notes=list(discovery.notes),
-                flags=list(discovery.flags),
-            ),
+            confidence=discovery_confidence(discovery),
             changes=list(changes),
             predicted_impact=impact,
         ),
     )
 
 
-def delta_document(delta: ModelDelta) -> dict[str, object]:
-    return delta.model_dump(mode="json", by_alias=True, exclude_none=True)
+CHANGE_KEYS = ("kind", "target", "group", "before", "after", "confidence", "flags", "provenance")
+
+
+def wire_document(model: BaseModel) -> dict[str, Any]:
+    """A wire model as written to a file: aliases, no nulls, no empty metadata maps."""
+    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    meta = doc.get("metadata", {})
+    for key in ("labels", "annotations"):
+        if not meta.get(key):
+            meta.pop(key, None)
+    return doc
+
+
+def delta_document(delta: ModelDelta) -> dict[str, Any]:
+    """The delta as written: each change reads kind, subject, before → after, then evidence."""
+    doc = wire_document(delta)
+    doc["spec"]["changes"] = [
+        {k: change[k] for k in CHANGE_KEYS if k in change} for change in doc["spec"]["changes"]
+    ]
+    return doc

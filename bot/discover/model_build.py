@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from bot.discover import confidence as conf
 from bot.discover.mesh import ConfigEvidence, FaultEffect, fault_effects, service_of
@@ -33,6 +34,8 @@ from bot.spec.models import (
 from bot.spec.precedence import route_heads
 from bot.spec.wire import ObjectMeta
 
+T = TypeVar("T")
+
 # Span attributes that name the same failure domain as a Kubernetes node label.
 TRACE_KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "topology.kubernetes.io/zone": ("cloud.availability_zone",),
@@ -52,43 +55,34 @@ def trace_label_keys(keys: Iterable[str]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Found(Generic[T]):
+    """One statement of the discovered model with its confidence, flags and provenance."""
+
+    item: T
     confidence: float
     provenance: tuple[EvidenceSource, ...] = ()
     flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class EdgeFinding:
-    edge: TopologyEdge
-    finding: Finding
-
-
-@dataclass(frozen=True)
-class DomainFinding:
+class Domains:
     component: str
-    domains: tuple[str, ...]  # `<key>=<value>`, one per domain key with evidence
-    finding: Finding
+    names: tuple[str, ...]  # `<key>=<value>`, one per domain key with evidence
 
 
 @dataclass(frozen=True)
-class BranchFinding:
-    heads: tuple[str, ...]
+class Branch:
+    heads: tuple[str, ...]  # the first component of each route, in the spec's order
     weights: tuple[float, ...]
     intervals: tuple[tuple[float, float], ...]  # a point per weight when config states it
-    finding: Finding
 
 
 @dataclass(frozen=True)
-class GroupFinding:
-    group: RedundancyGroup
-    finding: Finding
+class FaultFinding:
+    """Injected faults on calls to one component (a what-if: they are not accepted)."""
 
-
-@dataclass(frozen=True)
-class PolicyFinding:
-    policy: CallPolicy
-    finding: Finding
+    effect: FaultEffect
+    provenance: tuple[EvidenceSource, ...]
 
 
 @dataclass(frozen=True)
@@ -108,47 +102,51 @@ class Discovery:
     entry: str
     journey_traces: int
     coverage: conf.Coverage
-    edges: tuple[EdgeFinding, ...]
-    domains: tuple[DomainFinding, ...]
-    branches: tuple[BranchFinding, ...]
-    groups: tuple[GroupFinding, ...]
-    policies: tuple[PolicyFinding, ...]
-    faults: Mapping[str, FaultEffect]
+    edges: tuple[Found[TopologyEdge], ...]
+    domains: tuple[Found[Domains], ...]
+    branches: tuple[Found[Branch], ...]
+    groups: tuple[Found[RedundancyGroup], ...]
+    policies: tuple[Found[CallPolicy], ...]
+    faults: Mapping[str, FaultFinding]
     confidence: float
     flags: tuple[str, ...]
     notes: tuple[str, ...]
     claims: tuple[conf.Claim, ...] = field(repr=False)
     traces: TraceEvidence = field(repr=False)
 
-    def edge(self, caller: str, callee: str) -> EdgeFinding | None:
-        return next((e for e in self.edges if (e.edge.from_, e.edge.to) == (caller, callee)), None)
+    def edge(self, caller: str, callee: str) -> Found[TopologyEdge] | None:
+        return next((e for e in self.edges if (e.item.from_, e.item.to) == (caller, callee)), None)
 
     def document(self) -> DiscoveredJourneyModel:
         members: dict[str, list[str]] = {}
         strength: dict[str, float] = {}
         for d in self.domains:
-            for name in d.domains:
-                members.setdefault(name, []).append(d.component)
-                strength[name] = min(strength.get(name, 1.0), d.finding.confidence)
-        labels = {d.component: _label_map(d.domains) for d in self.domains}
-        branches = [RedundancyGroup(pattern="branch", group=list(b.heads), weights=list(b.weights))
-                    for b in self.branches]  # fmt: skip
+            for name in d.item.names:
+                members.setdefault(name, []).append(d.item.component)
+                strength[name] = min(strength.get(name, 1.0), d.confidence)
+        labels = {d.item.component: _label_map(d.item.names) for d in self.domains}
+        branches = [
+            RedundancyGroup(
+                pattern="branch", group=list(b.item.heads), weights=list(b.item.weights)
+            )
+            for b in self.branches
+        ]
         spec = JourneyModelSpec(
             confidence=ModelConfidence(
                 overall=self.confidence, notes=list(self.notes), flags=list(self.flags)
             ),
             topology=Topology(
                 nodes=[TopologyNode(id=c, labels=labels.get(c, {})) for c in self.coverage.seen],
-                edges=[e.edge for e in self.edges],
+                edges=[e.item for e in self.edges],
             ),
-            redundancy=[*(g.group for g in self.groups), *branches],
+            redundancy=[*(g.item for g in self.groups), *branches],
             failure_domains=ModelFailureDomains(
                 inferred=[
                     DomainAssignment(name=n, members=m, confidence=strength[n])
                     for n, m in members.items()
                 ]
             ),
-            policies=[p.policy for p in self.policies],
+            policies=[p.item for p in self.policies],
         )
         return DiscoveredJourneyModel(
             api_version="emac.dev/v1alpha1",
@@ -267,8 +265,8 @@ class _Builder:
             traces=self.traces,
         )
 
-    def edges(self) -> tuple[EdgeFinding, ...]:
-        out: list[EdgeFinding] = []
+    def edges(self) -> tuple[Found[TopologyEdge], ...]:
+        out: list[Found[TopologyEdge]] = []
         for e in self.traces.edges:
             if e.caller in self.leaves and e.callee in self.leaves:
                 edge = TopologyEdge.model_validate(
@@ -276,9 +274,8 @@ class _Builder:
                      "probability": e.probability.point,
                      "interval": (e.probability.low, e.probability.high)}
                 )  # fmt: skip
-                confidence = self.call_confidence(e.callee)
-                finding = Finding(confidence, tuple(span_sources(e.provenance, f"span {e.via}")))
-                out.append(EdgeFinding(edge, finding))
+                sources = tuple(span_sources(e.provenance, f"span {e.via}"))
+                out.append(Found(edge, self.call_confidence(e.callee), sources))
         for c in self.leaves:
             if c != self.entry or not self.n:
                 self.claims.append(conf.Claim(f"calls to {c}", self.call_confidence(c)))
@@ -298,7 +295,7 @@ class _Builder:
             if not own:
                 self.flags.append(conf.missing_evidence(c))
 
-    def domain(self, component: str) -> DomainFinding | None:
+    def domain(self, component: str) -> Found[Domains] | None:
         names: list[str] = []
         sources: list[EvidenceSource] = []
         weakest = 1.0
@@ -330,11 +327,9 @@ class _Builder:
         self.flags.extend(flags)
         if not names:
             return None
-        return DomainFinding(
-            component, tuple(names), Finding(weakest, tuple(sources), tuple(flags))
-        )
+        return Found(Domains(component, tuple(names)), weakest, tuple(sources), tuple(flags))
 
-    def branch(self, node: Node) -> BranchFinding | None:
+    def branch(self, node: Node) -> Found[Branch] | None:
         if node.op != "branch":
             return None
         heads = route_heads(node)
@@ -354,19 +349,15 @@ class _Builder:
         confidence = min(conf.estimate_confidence(k, total) for k in counts)
         self.claims.append(conf.Claim(f"branch weights of {','.join(heads)}", confidence))
         sources = [s for h in heads for e in self.edges_into(h) for s in span_sources(e.provenance)]
-        return BranchFinding(
-            heads,
-            weights,
-            tuple((s.low, s.high) for s in shares),
-            Finding(confidence, tuple(sources)),
-        )
+        branch = Branch(heads, weights, tuple((s.low, s.high) for s in shares))
+        return Found(branch, confidence, tuple(sources))
 
     def edges_into(self, component: str) -> list[CallEdge]:
         return [e for e in self.traces.edges if e.callee == component]
 
     def config_branch(
         self, host: str, heads: tuple[str, ...], weights: tuple[float, ...]
-    ) -> BranchFinding:
+    ) -> Found[Branch]:
         entries = [r for r in self.config.routes[host] if r.reachable and not r.matches]
         sources = tuple(self.source(r.source, r.signal) for r in entries)
         # A route weight is stated, not sampled: traffic confirms it when traces show each
@@ -380,11 +371,11 @@ class _Builder:
             confidence = min(confidence, conf.estimate_confidence(self.calls(head), self.n))
         self.flags.extend(flags)
         self.claims.append(conf.Claim(f"route weights of {service_of(host)}", confidence))
-        points = tuple((w, w) for w in weights)
-        return BranchFinding(heads, weights, points, Finding(confidence, sources, tuple(flags)))
+        branch = Branch(heads, weights, tuple((w, w) for w in weights))
+        return Found(branch, confidence, sources, tuple(flags))
 
-    def groups(self) -> tuple[GroupFinding, ...]:
-        out: list[GroupFinding] = []
+    def groups(self) -> tuple[Found[RedundancyGroup], ...]:
+        out: list[Found[RedundancyGroup]] = []
         for r in self.traces.races:
             if set(r.providers) <= set(self.leaves):
                 group = RedundancyGroup(
@@ -392,21 +383,17 @@ class _Builder:
                 )
                 confidence = conf.support_confidence(r.races, r.traces)
                 self.claims.append(conf.Claim(f"race of {','.join(r.providers)}", confidence))
-                out.append(
-                    GroupFinding(group, Finding(confidence, tuple(span_sources(r.provenance))))
-                )
+                out.append(Found(group, confidence, tuple(span_sources(r.provenance))))
         for f in self.traces.fallbacks:
             if f.confirmed and {f.primary, f.fallback} <= set(self.leaves):
                 group = RedundancyGroup(pattern="fallback", group=[f.primary, f.fallback])
                 confidence = conf.support_confidence(f.fallbacks, f.fallbacks + f.violations)
                 self.claims.append(conf.Claim(f"fallback {f.primary}→{f.fallback}", confidence))
-                out.append(
-                    GroupFinding(group, Finding(confidence, tuple(span_sources(f.provenance))))
-                )
+                out.append(Found(group, confidence, tuple(span_sources(f.provenance))))
         return tuple(out)
 
-    def policy_findings(self) -> tuple[PolicyFinding, ...]:
-        chosen: dict[str, tuple[tuple[bool, int], PolicyFinding]] = {}
+    def policy_findings(self) -> tuple[Found[CallPolicy], ...]:
+        chosen: dict[str, tuple[tuple[bool, int], Found[CallPolicy]]] = {}
         timeouts = {(t.host, t.rule, t.source.file): t for t in self.config.timeouts}
         for r in self.config.retry_policies:
             timeout = timeouts.get((r.host, r.rule, r.source.file))
@@ -430,13 +417,13 @@ class _Builder:
                 if timeout:
                     sources.append(self.source(timeout.source, timeout.signal))
                 # A policy is stated, not sampled: traffic to the target confirms it.
-                finding = Finding(self.call_confidence(comp), tuple(sources))
+                found = Found(policy, self.call_confidence(comp), tuple(sources))
                 rank = (bool(e.matches), e.rule)  # the catch-all rule speaks for most calls
                 if comp not in chosen or rank < chosen[comp][0]:
-                    chosen[comp] = (rank, PolicyFinding(policy, finding))
+                    chosen[comp] = (rank, found)
         out = [chosen[c][1] for c in self.leaves if c in chosen]
         for p in out:
-            self.claims.append(conf.Claim(f"policy of {p.policy.target}", p.finding.confidence))
+            self.claims.append(conf.Claim(f"policy of {p.item.target}", p.confidence))
         return tuple(out)
 
     def config_flags(self) -> None:
@@ -447,16 +434,16 @@ class _Builder:
             if service in services:
                 self.flags.append(conf.config_flag(f.kind, service))
 
-    def faults(self) -> dict[str, FaultEffect]:
+    def faults(self) -> dict[str, FaultFinding]:
         effects = fault_effects(self.config, self.settings.rule_shares)
-        out: dict[str, FaultEffect] = {}
+        out: dict[str, FaultFinding] = {}
         for f in self.config.faults:
-            if f.host not in effects:
-                continue
-            for dest, subset in f.destinations:
+            effect = effects.get(f.host)
+            for dest, subset in f.destinations if effect else ():
                 comp = component_for(service_of(dest), subset, self.leaves)
-                if comp is not None:
-                    out[comp] = effects[f.host]
+                if comp is not None and effect is not None:
+                    sources = tuple(self.source(s, "istio.fault") for s in effect.sources)
+                    out[comp] = FaultFinding(effect, sources)
         return out
 
 

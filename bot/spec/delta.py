@@ -20,7 +20,7 @@ class EvidenceSource(WireModel):
     file: str
     field: str | None = None
     line: int | None = None
-    span_ids: list[str] = []
+    span_ids: list[str] | None = None
     signal: str
 
 
