@@ -14,15 +14,11 @@ from bot.spec.precedence import apply_accepted_model
 from bot.spec.yamlpos import read_yaml_file
 from tests.test_discover_support import (
     BOOKINFO,
-    NETWORKING,
     bookinfo_run,
     copy_fixture,
     fixed_clock,
     parser,
 )
-
-if not NETWORKING.is_dir():  # pragma: no cover - the reference data ships beside the project
-    pytest.skip("Istio reference manifests not present", allow_module_level=True)
 
 # Leaf availabilities of fixtures/discovery/bookinfo/spec/bookinfo.yaml.
 PRODUCTPAGE = DETAILS = 0.999

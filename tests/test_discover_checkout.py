@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bot.compile.pipeline import compile_paths
+from bot.discover.commands import run_accept
 from bot.discover.confidence import support_confidence
 from bot.spec.delta import FailureDomainChange, ModelDelta
 from tests.test_discover_support import (
@@ -29,7 +30,6 @@ from tests.test_discover_support import (
     fixed_clock,
     parser,
 )
-from bot.discover.commands import run_accept
 
 
 def test_the_accepted_model_alone_compiles_to_pass_with_separate_domains() -> None:
@@ -140,7 +140,10 @@ def test_evidence_and_the_accepted_model_are_recorded_by_digest() -> None:
     traces, config = SCENARIOS["b"]
     digests = {Path(e.file).name: (e.kind, e.digest) for e in spec.evidence}
     for path, kind in ((traces, "traces"), (config, "config")):
-        assert digests[path.name] == (kind, "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest())
+        assert digests[path.name] == (
+            kind,
+            "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
 
 
 def test_discovery_output_is_byte_stable() -> None:

@@ -26,7 +26,10 @@ PRINTED = 5e-9  # the numbers above are printed to 8 decimals
 
 # The three checkout scenarios: trace file and config for each.
 SCENARIOS: dict[str, tuple[Path, Path]] = {
-    "a": (TRACES / "checkout-a-distinct-networks.json", CHECKOUT / "k8s" / "networks-distinct.yaml"),
+    "a": (
+        TRACES / "checkout-a-distinct-networks.json",
+        CHECKOUT / "k8s" / "networks-distinct.yaml",
+    ),
     "b": (TRACES / "checkout-b-shared-network.json", CHECKOUT / "k8s" / "networks-shared.yaml"),
     "c": (TRACES / "checkout-c-missing-payb.json", MESH / "checkout-payments-separate.yaml"),
 }

@@ -321,27 +321,9 @@ SEVERAL = "a pull request touching four journeys"
 REVIEW_ONLY = "a pull request whose only journey needs review"
 SPEC_ERROR = "a pull request whose head does not compile"
 
-# Known rendering defects, each reported with its fix; strict so a fix shows up as XPASS.
-DETAILS_SWALLOWS_NEXT_LINE = (
-    "comment.md.j2 puts a line right after `</details>`; GFM keeps it inside the raw HTML block, "
-    "so the next journey's `###` heading and the REVIEW task-list item show as literal text"
-)
-CAUSE_SHOWS_UNCHANGED_FIELD = (
-    "diff.causes_for reports the deepest field on a changed flow-mapping line "
-    "(login identity-v1 failureDomains 'zone-1 → zone-1') instead of the field that changed"
-)
 
-
-def scenarios(known_defects: dict[str, str] | None = None) -> list[Any]:
-    defects = known_defects or {}
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=defects[name])] if name in defects else [],
-        )
-        for name in BUILDERS
-    ]
+def scenarios() -> list[Any]:
+    return [pytest.param(name, id=name) for name in BUILDERS]
 
 
 @pytest.fixture(scope="module")
@@ -396,7 +378,7 @@ def test_no_table_row_loses_or_gains_a_cell_to_a_stray_pipe(scenario: Scenario) 
 
 @pytest.mark.parametrize(
     "scenario",
-    scenarios({SEVERAL: DETAILS_SWALLOWS_NEXT_LINE}),
+    scenarios(),
     indirect=True,
 )
 def test_every_journey_has_its_own_h3_section(scenario: Scenario) -> None:
@@ -439,7 +421,7 @@ def test_each_journey_graph_is_a_mermaid_code_block_inside_details(scenario: Sce
 
 @pytest.mark.parametrize(
     "scenario",
-    scenarios({SEVERAL: DETAILS_SWALLOWS_NEXT_LINE, REVIEW_ONLY: DETAILS_SWALLOWS_NEXT_LINE}),
+    scenarios(),
     indirect=True,
 )
 def test_a_journey_needing_review_gets_an_unticked_task_list_checkbox(scenario: Scenario) -> None:
@@ -476,9 +458,7 @@ def test_no_template_syntax_or_python_none_leaks_into_the_comment(scenario: Scen
     assert re.findall(r"\b(?:None|nan|inf|undefined)\b", page.visible_text) == []
 
 
-@pytest.mark.parametrize(
-    "scenario", scenarios({SEVERAL: CAUSE_SHOWS_UNCHANGED_FIELD}), indirect=True
-)
+@pytest.mark.parametrize("scenario", scenarios(), indirect=True)
 def test_no_cause_row_shows_a_value_changing_into_itself(scenario: Scenario) -> None:
     page = render_page(scenario.comment)
 
@@ -633,11 +613,6 @@ def test_a_200_journey_comment_is_cut_in_the_middle_to_fit_github(
     assert f"base {result.base_sha} · head {result.head_sha}" in kept_tail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="middle_truncate cuts at any character: a kept half can leave a <details>, <summary> "
-    "or code fence open (hiding the footer in a collapsed or code block) or close one never opened",
-)
 def test_a_truncated_comment_still_renders_headline_and_footer_visibly(
     two_hundred_journeys: tuple[ReviewResult, str],
 ) -> None:

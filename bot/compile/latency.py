@@ -19,11 +19,14 @@ The journey latency is the latency of *successful* journeys. The model, operator
   latency whether the child succeeded or not; async: off the critical path, latency 0.
 
 `estimate` treats every leaf occurrence and every attempt as independent (a component referenced
-twice is drawn twice here, unlike in the availability bounds). Each node keeps its success and
-failure laws as sub-probability CDFs on a grid, bracketed from both sides (see `latency_grid`):
-sums are FFT convolutions, the grid step doubles as ranges grow with outward rounding, and every
-operator above is monotone in those laws, so the root's bracket contains the exact independence
-quantile. The estimate is the bracket's midpoint.
+twice is drawn twice here, unlike in the availability bounds). Each node keeps a bracket on its
+success probability, the law of its successes' latency and, where a parent needs it, the
+sub-probability law of its failures' durations, each CDF bracketed from both sides on a grid of
+at most `grid_points` points (see `latency_grid`): sums are FFT convolutions, the grid step
+doubles as ranges grow with outward rounding, and every operator above is monotone in those
+laws, so the root's bracket contains the exact independence quantile (tails below 1e-13 are cut
+soundly; quantile levels within 1e-9 of 1 are not covered). The estimate is the bracket's
+midpoint. The grid is uniform: a quantile far below the support's end gets few cells.
 
 `upper` keeps, per node, quantile bounds of its success-conditioned latency valid for any joint law
 of the hops with the given marginals (and of the attempt's duration, success or not, where a

@@ -128,7 +128,7 @@ def discover_files(
     docs.update(read_neighbours(neighbour_paths(specs), root, docs))
     accepted_name = Path(os.path.relpath(accepted.resolve(), root)).as_posix()
     accepted_bytes = accepted.read_bytes()
-    accepted_text = accepted_bytes.decode("utf-8")
+    accepted_text = _text(accepted_bytes, accepted)
     current = _accepted_model(accepted_text, accepted_name, journey)
     model = model_with_accepted(docs, journey, accepted_name, accepted_text)
 
@@ -162,6 +162,14 @@ def discover_files(
     source = shown(root / model.source)
     discovered_text = dump_yaml(wire_document(discovery.document()), source)
     return DiscoverRun(discovery, delta, discovered_text, dump_yaml(delta_document(delta), source))
+
+
+def _text(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise SpecError([SpecProblem(Location(shown(path)), "", message)]) from None
 
 
 def _digest(path: Path) -> str:
@@ -273,7 +281,7 @@ def run_discover(args: argparse.Namespace) -> int:
 def accept_file(delta_path: Path, accepted_path: Path, *, by: str, clock: Clock) -> str:
     """Apply the delta to the accepted model file in place; returns what happened, for people."""
     delta_bytes = delta_path.read_bytes()
-    docs = parse_yaml_text(delta_bytes.decode("utf-8"), shown(delta_path))
+    docs = parse_yaml_text(_text(delta_bytes, delta_path), shown(delta_path))
     if not docs:
         raise SpecError([SpecProblem(Location(shown(delta_path)), "", "empty file")])
     delta, problems = validate_document(docs[0], ModelDelta)
@@ -282,7 +290,7 @@ def accept_file(delta_path: Path, accepted_path: Path, *, by: str, clock: Clock)
     accepted_bytes = accepted_path.read_bytes()
     check_based_on(delta, shown(accepted_path), accepted_bytes)
     current = _accepted_model(
-        accepted_bytes.decode("utf-8"), shown(accepted_path), delta.spec.journey
+        _text(accepted_bytes, accepted_path), shown(accepted_path), delta.spec.journey
     )
     new = accept_delta(
         current,

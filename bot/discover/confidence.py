@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.discover.stats import wilson_interval
+from bot.spec.domain import Node
 
 LOW_COVERAGE = "low-coverage"
 
@@ -122,3 +123,18 @@ def overall(claims: Iterable[Claim]) -> tuple[float, Claim | None]:
         if weakest is None or claim.confidence < weakest.confidence:
             weakest = claim
     return (weakest.confidence if weakest else 0.0), weakest
+
+
+def always_called(root: Node) -> set[str]:
+    """Components every journey request calls: their calls are support claims, the others'
+    (behind a branch, a fallback's later alternative or a hedge delay) are estimates."""
+    out: set[str] = set()
+    stack: list[tuple[Node, bool]] = [(root, True)]
+    while stack:
+        node, always = stack.pop()
+        if node.op == "leaf" and always and node.component:
+            out.add(node.component)
+        for i, child in enumerate(node.children):
+            first_only = node.op == "fallback" or (node.op == "race" and node.hedge_delay > 0)
+            stack.append((child, always and node.op != "branch" and (i == 0 or not first_only)))
+    return out

@@ -99,7 +99,6 @@ class Discovery:
     """What the evidence says about one journey, statement by statement."""
 
     journey: str
-    entry: str
     journey_traces: int
     coverage: conf.Coverage
     edges: tuple[Found[TopologyEdge], ...]
@@ -111,7 +110,6 @@ class Discovery:
     confidence: float
     flags: tuple[str, ...]
     notes: tuple[str, ...]
-    claims: tuple[conf.Claim, ...] = field(repr=False)
     traces: TraceEvidence = field(repr=False)
 
     def edge(self, caller: str, callee: str) -> Found[TopologyEdge] | None:
@@ -166,20 +164,6 @@ def discover_model(
     return _Builder(model, traces, config, settings or DiscoverySettings()).build()
 
 
-def always_called(root: Node) -> set[str]:
-    """Components every journey request calls (not behind a branch, fallback or hedge delay)."""
-    out: set[str] = set()
-    stack: list[tuple[Node, bool]] = [(root, True)]
-    while stack:
-        node, always = stack.pop()
-        if node.op == "leaf" and always and node.component:
-            out.add(node.component)
-        for i, child in enumerate(node.children):
-            first_only = node.op == "fallback" or (node.op == "race" and node.hedge_delay > 0)
-            stack.append((child, always and node.op != "branch" and (i == 0 or not first_only)))
-    return out
-
-
 def component_for(service: str, subset: str | None, components: Iterable[str]) -> str | None:
     """The spec component a mesh destination names: `reviews`+`v1` → `reviews-v1` or `reviews`."""
     names = set(components)
@@ -207,7 +191,7 @@ class _Builder:
         self.model, self.traces, self.config, self.settings = model, traces, config, settings
         self.leaves = model.leaf_components()
         self.entry = self.leaves[0]
-        self.always = always_called(model.root)
+        self.always = conf.always_called(model.root)
         self.n = traces.counts.journey_traces
         self.claims: list[conf.Claim] = []
         self.flags: list[str] = []
@@ -249,7 +233,6 @@ class _Builder:
         )
         return Discovery(
             journey=self.model.name,
-            entry=self.entry,
             journey_traces=self.n,
             coverage=cover,
             edges=edges,
@@ -261,7 +244,6 @@ class _Builder:
             confidence=overall,
             flags=tuple(sorted(set(self.flags))),
             notes=notes,
-            claims=tuple(self.claims),
             traces=self.traces,
         )
 
@@ -366,8 +348,9 @@ class _Builder:
         confidence = 1.0
         for head, w in zip(heads, weights, strict=True):
             share = wilson_interval(self.calls(head), self.n) if self.n else None
-            if share is not None and not share.low <= w <= share.high:
-                flags.append(conf.conflicting_routes(service_of(host)))
+            flag = conf.conflicting_routes(service_of(host))
+            if share is not None and not share.low <= w <= share.high and flag not in flags:
+                flags.append(flag)
             confidence = min(confidence, conf.estimate_confidence(self.calls(head), self.n))
         self.flags.extend(flags)
         self.claims.append(conf.Claim(f"route weights of {service_of(host)}", confidence))

@@ -54,17 +54,44 @@ def _show(value: Any) -> str:
 
 
 def _fields_on_lines(
-    docs: Iterable[YamlDocument], lines: Iterable[int]
+    docs: Iterable[YamlDocument], lines: Iterable[int], other: Iterable[YamlDocument] = ()
 ) -> list[tuple[YamlDocument, PathKey, int]]:
-    """The deepest field written on each changed line."""
+    """The field that changed on each changed line.
+
+    A line can hold several fields (`web: {availability: 0.999, failureDomains: [z1]}`): of
+    the fields written on it, those whose value differs in the `other` revision are the change;
+    when none does (added or removed text), the deepest one names it.
+    """
     wanted = set(lines)
-    best: dict[int, tuple[YamlDocument, PathKey]] = {}
+    on_line: dict[int, list[tuple[YamlDocument, PathKey]]] = {}
     for doc in docs:
+        seen: set[PathKey] = set()
         for marks in (doc.key_marks, doc.value_marks):
             for path, (line, _col) in marks.items():
-                if line in wanted and (line not in best or len(path) > len(best[line][1])):
-                    best[line] = (doc, path)
-    return [(doc, path, line) for line, (doc, path) in sorted(best.items())]
+                if line in wanted and path not in seen:
+                    seen.add(path)
+                    on_line.setdefault(line, []).append((doc, path))
+    others = {d.index: d for d in other}
+    out: list[tuple[YamlDocument, PathKey, int]] = []
+    for line in sorted(on_line):
+        candidates = on_line[line]
+        differing = [
+            (doc, path)
+            for doc, path in candidates
+            if not isinstance(_lookup(doc.data, path)[1], dict | list)
+            and _lookup(doc.data, path) != _lookup(_other_data(others, doc), path)
+        ]
+        if differing:
+            out.extend((doc, path, line) for doc, path in differing)
+        else:
+            doc, path = max(candidates, key=lambda c: len(c[1]))
+            out.append((doc, path, line))
+    return out
+
+
+def _other_data(others: dict[int, YamlDocument], doc: YamlDocument) -> Any:
+    match = others.get(doc.index)
+    return None if match is None else match.data
 
 
 def _kind(docs: Iterable[YamlDocument]) -> CauseKind:
@@ -87,7 +114,7 @@ def causes_for(
     """One cause per changed field of a file: where it is at head, its value before and after."""
     kind = _kind(head_docs or base_docs or [])
     out: dict[tuple[str, str], Cause] = {}
-    for doc, path, line in _fields_on_lines(head_docs or [], change.head_lines):
+    for doc, path, line in _fields_on_lines(head_docs or [], change.head_lines, base_docs or []):
         index = doc.index
         before_docs = [d for d in base_docs or [] if d.index == index]
         found_before, before = _lookup(before_docs[0].data, path) if before_docs else (False, None)
@@ -104,7 +131,7 @@ def causes_for(
                 kind,
             ),
         )
-    for doc, path, _line in _fields_on_lines(base_docs or [], change.base_lines):
+    for doc, path, _line in _fields_on_lines(base_docs or [], change.base_lines, head_docs or []):
         key = (change.path, format_path(path))
         if key in out:
             continue

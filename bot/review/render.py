@@ -45,14 +45,39 @@ def _environment() -> jinja2.Environment:
 ENV = _environment()
 
 
+def _safe_cuts(text: str) -> list[int]:
+    """Offsets where the text may be cut without leaving a block open: line starts after a
+    blank line, outside every `<details>` and code fence."""
+    cuts, depth, fence, blank, pos = [0], 0, False, True, 0
+    for line in text.splitlines(keepends=True):
+        if depth == 0 and not fence and blank:
+            cuts.append(pos)
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = not fence
+        elif not fence:
+            depth += line.count("<details") - line.count("</details>")
+        blank = stripped == ""
+        pos += len(line)
+    cuts.append(len(text))
+    return cuts
+
+
 def middle_truncate(text: str, limit: int) -> str:
-    """Cut the middle so the headline (top) and totals/footer (bottom) survive."""
+    """Cut the middle so the headline (top) and totals/footer (bottom) survive, at block
+    boundaries so no collapsed section or code fence is left open around what is kept."""
     if len(text) <= limit:
         return text
     note = "\n\n… {n} characters omitted to fit GitHub's limit …\n\n"
     budget = limit - len(note.format(n=len(text)))
-    head = text[: budget * 2 // 3]
-    tail = text[len(text) - (budget - len(head)) :]
+    cuts = _safe_cuts(text)
+    head_end = max((c for c in cuts if c <= budget * 2 // 3), default=0)
+    tail_start = min((c for c in cuts if c >= len(text) - (budget - head_end)), default=len(text))
+    if head_end == 0 or tail_start == len(text):
+        # No block boundary fits (one huge block): cut at characters rather than lose the top.
+        head_end = budget * 2 // 3
+        tail_start = len(text) - (budget - head_end)
+    head, tail = text[:head_end].rstrip("\n"), text[tail_start:]
     return head + note.format(n=len(text) - len(head) - len(tail)) + tail
 
 
