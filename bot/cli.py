@@ -139,6 +139,47 @@ def _cmd_guard(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from bot.github.handlers import make_handlers
+    from bot.github.queue import open_queue
+    from bot.github.settings import load_settings
+    from bot.github.worker import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings(os.environ)
+    handlers = make_handlers(
+        settings, open_queue(settings), Path(args.cache_dir), os.environ.get("EMAC_BOT_LOGIN")
+    )
+    serve(settings, handlers)
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from bot.github.settings import load_settings
+    from bot.github.webapp import run_gunicorn
+
+    load_settings(os.environ).require_webhook_secret()  # fail at start, not per delivery
+    worker = None
+    if not args.no_worker:
+        # One in-process-group worker so a single machine needs nothing else.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker", "--cache-dir", args.cache_dir]
+        )
+    try:
+        run_gunicorn(args.bind, args.workers, args.threads)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    return EXIT_OK
+
+
 def _cmd_action(args: argparse.Namespace) -> int:
     from bot.github.action import main as action_main
 
@@ -209,6 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="where to create the demo repository (default: a temp dir)")
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("serve", help="run the GitHub App webhook service (gunicorn) and a worker")
+    p.add_argument("--bind", default="0.0.0.0:8080")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="only receive deliveries; run `emac worker` processes elsewhere",
+    )
+    p.add_argument("--cache-dir", default=".emac-cache", help="git mirrors of reviewed repos")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser(
+        "worker",
+        help="process queued review jobs (SQLite, or Redis + RQ when EMAC_REDIS_URL is set)",
+    )
+    p.add_argument("--cache-dir", default=".emac-cache", help="git mirrors of reviewed repos")
+    p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("action", help="run as a GitHub Actions step (reads the runner's env)")
     p.set_defaults(func=_cmd_action)

@@ -202,6 +202,7 @@ class FakeGitHub:
         self.calls: list[RecordedCall] = []
         self.repos: dict[str, FakeRepo] = {}
         self._faults: list[_Fault] = []
+        self.installations: set[int] = set()
         self._ids = itertools.count(4_000_001)
         self._commit_counter = itertools.count(1)
         self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
@@ -826,9 +827,13 @@ class FakeGitHub:
         return 201, {}, self._git_commit_object(repo, state.commits[sha], 3)
 
     def _installation_token(self, id: str, **_: Any) -> JsonReply:
-        for exchange in _replay("GithubIntegration.testGetAccessToken"):
+        recorded = _replay("GithubIntegration.testGetAccessToken")
+        for exchange in recorded:
             if exchange.path == f"/app/installations/{id}/access_tokens":
                 return exchange.status, {}, exchange.reply()
+        if int(id) in self.installations:
+            # An installation the test declared: GitHub's recorded reply, as for any id.
+            return recorded[0].status, {}, recorded[0].reply()
         return _not_found("apps/apps#create-an-installation-access-token-for-an-app")
 
 

@@ -17,6 +17,7 @@ from bot.compile.pipeline import compile_paths
 from bot.discover.commands import run_accept
 from bot.discover.confidence import support_confidence
 from bot.spec.delta import FailureDomainChange, ModelDelta
+from bot.spec.errors import SpecError
 from tests.test_discover_support import (
     CHECKOUT,
     DELTA_PESSIMISTIC,
@@ -227,3 +228,45 @@ def test_a_delta_made_against_another_accepted_model_is_refused(
     assert "refusing" in message and "was made against" in message
     assert "run `emac discover` again" in message
     assert accepted.read_bytes() == written  # nothing written
+
+
+def test_c_summary_names_the_flags_and_the_review(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert discover(CHECKOUT, "c", tmp_path) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(
+        "emac discover checkout: 0 change(s), confidence 0.0000, "
+        "flags: conflicting-labels:paya, missing-evidence:payb\n"
+    )
+    assert "decision: REVIEW while pending, REVIEW once accepted" in printed
+
+
+def test_missing_inputs_are_reported_by_file_not_by_traceback(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"nope\.json: no such file"):
+        checkout_run_with_traces(tmp_path / "nope.json")
+    args = parser().parse_args(["accept", str(tmp_path / "d.yaml"), "--accepted", "a.yaml"])
+    with pytest.raises(SpecError, match="no such file"):
+        run_accept(args, clock=fixed_clock)
+
+
+def checkout_run_with_traces(traces: Path) -> None:
+    args = parser().parse_args(
+        ["discover", "--journey", "checkout", "--traces", str(traces),
+         "--accepted", str(CHECKOUT / "model" / "accepted.checkout.yaml"),
+         "--out", "unused", str(CHECKOUT / "spec" / "checkout.yaml")]
+    )  # fmt: skip
+    args.func(args)
+
+
+def test_a_malformed_delta_is_reported_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "delta.checkout.yaml"
+    bad.write_text(
+        "apiVersion: emac.dev/v1alpha1\nkind: ModelDelta\nmetadata: {name: checkout}\n"
+        "spec:\n  journey: checkout\n  basedOn: {file: a.yaml, digest: 'sha256:00'}\n"
+        "  confidence: {overall: 0.9}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError) as exc:
+        accept(bad, CHECKOUT / "model" / "accepted.checkout.yaml")
+    assert ":6:" in str(exc.value) and "spec.basedOn.digest" in str(exc.value)

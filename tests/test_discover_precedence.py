@@ -129,7 +129,7 @@ def test_a_policy_overrides_the_spec_retry_of_its_target() -> None:
             retries: {attempts: 1}
         """)
     retry = node(model, "retry")
-    assert (retry.attempts, retry.timeout) == (1, pytest.approx(0.9))
+    assert retry.attempts == 1 and retry.timeout == pytest.approx(0.9)
     assert not any(n.path.endswith(RETRY_SUFFIX) for n in model.root.walk())
 
 

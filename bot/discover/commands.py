@@ -29,6 +29,7 @@ from bot.discover.delta import (
     build_delta,
     delta_document,
     diff_models,
+    discovered_document,
     predict_impact,
     wire_document,
 )
@@ -160,7 +161,7 @@ def discover_files(
         impact=impact,
     )
     source = shown(root / model.source)
-    discovered_text = dump_yaml(wire_document(discovery.document()), source)
+    discovered_text = dump_yaml(wire_document(discovered_document(discovery)), source)
     return DiscoverRun(discovery, delta, discovered_text, dump_yaml(delta_document(delta), source))
 
 
@@ -280,6 +281,9 @@ def run_discover(args: argparse.Namespace) -> int:
 
 def accept_file(delta_path: Path, accepted_path: Path, *, by: str, clock: Clock) -> str:
     """Apply the delta to the accepted model file in place; returns what happened, for people."""
+    missing = [p for p in (delta_path, accepted_path) if not p.is_file()]
+    if missing:
+        raise SpecError([SpecProblem(Location(shown(p)), "", "no such file") for p in missing])
     delta_bytes = delta_path.read_bytes()
     docs = parse_yaml_text(_text(delta_bytes, delta_path), shown(delta_path))
     if not docs:

@@ -8,7 +8,7 @@ would after `emac accept`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,7 +18,7 @@ from bot.compile.pipeline import compile_model
 from bot.compile.result import CompiledJourney
 from bot.discover import confidence as conf
 from bot.discover.accept import accepted_doc, accepted_document, apply_changes, model_with_accepted
-from bot.discover.model_build import Discovery, FaultFinding, span_sources
+from bot.discover.model_build import Discovery, FaultFinding, Found, span_sources
 from bot.emit.yamlout import dump_yaml
 from bot.spec.delta import (
     BasedOn,
@@ -39,7 +39,17 @@ from bot.spec.delta import (
     RedundancyChange,
 )
 from bot.spec.domain import JourneyModel, LatencyCurve
-from bot.spec.models import AcceptedJourneyModel, ModelConfidence, RedundancyGroup
+from bot.spec.models import (
+    AcceptedJourneyModel,
+    DiscoveredJourneyModel,
+    DomainAssignment,
+    JourneyModelSpec,
+    ModelConfidence,
+    ModelFailureDomains,
+    RedundancyGroup,
+    Topology,
+    TopologyNode,
+)
 from bot.spec.wire import ObjectMeta
 from bot.spec.yamlpos import YamlDocument, parse_yaml_text
 
@@ -60,38 +70,35 @@ def diff_models(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[Ch
     ]
 
 
-def _trace_files(discovery: Discovery) -> list[str]:
-    return sorted({p.file for p in discovery.traces.provenance()})
+def _evidence(found: Found[Any]) -> dict[str, Any]:
+    """The confidence, flags and provenance a change carries from the finding behind it."""
+    return {
+        "confidence": found.confidence,
+        "flags": list(found.flags),
+        "provenance": list(found.provenance),
+    }
 
 
 def _edge_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[EdgeChange]:
     known = {(e.from_, e.to): e for e in accepted.spec.topology.edges}
     out = [
-        EdgeChange(
-            kind="edge-added",
-            after=f.item,
-            confidence=f.confidence,
-            provenance=list(f.provenance),
-        )
+        EdgeChange(kind="edge-added", after=f.item, **_evidence(f))
         for f in discovery.edges
         if (f.item.from_, f.item.to) not in known
     ]
     n = discovery.journey_traces
     if not n:
         return out  # without traces, absence says nothing
-    leaves = set(discovery.coverage.expected)
+    files = sorted({p.file for p in discovery.traces.provenance()})
     for (caller, callee), edge in known.items():
-        if discovery.edge(caller, callee) is None and {caller, callee} <= leaves:
+        if discovery.edge(caller, callee) is None and {caller, callee} <= set(
+            discovery.coverage.expected
+        ):
             signal = f"no journey trace has {caller} calling {callee}"
+            sources = [EvidenceSource(file=f, signal=signal) for f in files]
+            absent = conf.support_confidence(n, n)
             out.append(
-                EdgeChange(
-                    kind="edge-removed",
-                    before=edge,
-                    confidence=conf.support_confidence(n, n),
-                    provenance=[
-                        EvidenceSource(file=f, signal=signal) for f in _trace_files(discovery)
-                    ],
-                )
+                EdgeChange(kind="edge-removed", before=edge, confidence=absent, provenance=sources)
             )
     return out
 
@@ -103,12 +110,7 @@ def _same_group(a: RedundancyGroup, b: RedundancyGroup) -> bool:
 def _group_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list[RedundancyChange]:
     known = [g for g in accepted.spec.redundancy if g.pattern != "branch"]
     out = [
-        RedundancyChange(
-            kind="redundancy-group",
-            after=f.item,
-            confidence=f.confidence,
-            provenance=list(f.provenance),
-        )
+        RedundancyChange(kind="redundancy-group", after=f.item, **_evidence(f))
         for f in discovery.groups
         if not any(_same_group(g, f.item) for g in known)
     ]
@@ -117,21 +119,18 @@ def _group_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> list
             continue
         if any(_same_group(g, f.item) for f in discovery.groups):
             continue
-        # Two providers called by one request that never overlap are not racing.
-        for caller in sorted({e.item.from_ for e in discovery.edges}):
-            sib = discovery.traces.sibling(caller, g.group[0], g.group[1])
-            if sib is not None and sib.traces:
-                out.append(
-                    RedundancyChange(
-                        kind="redundancy-group",
-                        before=g,
-                        confidence=conf.support_confidence(
-                            sib.traces - sib.overlapping, sib.traces
-                        ),
-                        provenance=span_sources(sib.provenance, f"calls {sib.relation}"),
-                    )
+        # Two providers one request calls that never overlap are not racing.
+        callers = sorted({e.item.from_ for e in discovery.edges})
+        found = (discovery.traces.sibling(c, g.group[0], g.group[1]) for c in callers)
+        sib = next((s for s in found if s is not None and s.traces), None)
+        if sib is not None:
+            apart = conf.support_confidence(sib.traces - sib.overlapping, sib.traces)
+            sources = span_sources(sib.provenance, f"calls {sib.relation}")
+            out.append(
+                RedundancyChange(
+                    kind="redundancy-group", before=g, confidence=apart, provenance=sources
                 )
-                break
+            )
     return out
 
 
@@ -140,35 +139,25 @@ def _branch_changes(
 ) -> list[BranchWeightsChange]:
     out: list[BranchWeightsChange] = []
     for f in discovery.branches:
-        known = next(
-            (
-                g
-                for g in accepted.spec.redundancy
-                if g.pattern == "branch" and set(g.group) == set(f.item.heads) and g.weights
-            ),
-            None,
-        )
+        heads = f.item.heads
         before: list[float] | None = None
-        if known is not None and known.weights is not None and sum(known.weights) > 0:
-            by_head = dict(zip(known.group, known.weights, strict=True))
-            total = sum(known.weights)
-            before = [by_head[h] / total for h in f.item.heads]
-        inside = before is not None and all(
-            lo - WEIGHT_TOLERANCE <= w <= hi + WEIGHT_TOLERANCE
+        for g in accepted.spec.redundancy:
+            if g.pattern == "branch" and set(g.group) == set(heads) and g.weights:
+                by_head, total = dict(zip(g.group, g.weights, strict=True)), sum(g.weights)
+                before = [by_head[h] / total for h in heads] if total > 0 else None
+        # A weight the evidence's interval still allows is not a change.
+        if before is None or any(
+            not lo - WEIGHT_TOLERANCE <= w <= hi + WEIGHT_TOLERANCE
             for w, (lo, hi) in zip(before, f.item.intervals, strict=True)
-        )
-        if not inside:
-            out.append(
-                BranchWeightsChange(
-                    kind="branch-weights",
-                    group=list(f.item.heads),
-                    before=before,
-                    after=list(f.item.weights),
-                    confidence=f.confidence,
-                    flags=list(f.flags),
-                    provenance=list(f.provenance),
-                )
+        ):
+            change = BranchWeightsChange(
+                kind="branch-weights",
+                group=list(heads),
+                before=before,
+                after=list(f.item.weights),
+                **_evidence(f),
             )
+            out.append(change)
     return out
 
 
@@ -180,8 +169,7 @@ def _policy_changes(accepted: AcceptedJourneyModel, discovery: Discovery) -> lis
             target=f.item.target,
             before=known.get(f.item.target),
             after=f.item,
-            confidence=f.confidence,
-            provenance=list(f.provenance),
+            **_evidence(f),
         )
         for f in discovery.policies
         if known.get(f.item.target) != f.item
@@ -204,15 +192,10 @@ def _domain_changes(
         before = sorted(a for a, m in known if f.item.component in m)
         after = sorted({same[n] for n in f.item.names})
         if before != after:
+            target = f.item.component
             out.append(
                 FailureDomainChange(
-                    kind="failure-domain",
-                    target=f.item.component,
-                    before=before,
-                    after=after,
-                    confidence=f.confidence,
-                    flags=list(f.flags),
-                    provenance=list(f.provenance),
+                    kind="failure-domain", target=target, before=before, after=after, **_evidence(f)
                 )
             )
     return out
@@ -326,6 +309,50 @@ def delayed_curve(curve: LatencyCurve, share: float, delay: float) -> LatencyCur
 
 
 # --- the delta document --------------------------------------------------------------------------
+
+
+def discovered_document(discovery: Discovery) -> DiscoveredJourneyModel:
+    """The DiscoveredJourneyModel: every statement discovery made, with the journey's confidence."""
+    members: dict[str, list[str]] = {}
+    strength: dict[str, float] = {}
+    for d in discovery.domains:
+        for name in d.item.names:
+            members.setdefault(name, []).append(d.item.component)
+            strength[name] = min(strength.get(name, 1.0), d.confidence)
+    labels = {d.item.component: _label_map(d.item.names) for d in discovery.domains}
+    branches = [
+        RedundancyGroup(pattern="branch", group=list(b.item.heads), weights=list(b.item.weights))
+        for b in discovery.branches
+    ]
+    spec = JourneyModelSpec(
+        confidence=discovery_confidence(discovery),
+        topology=Topology(
+            nodes=[TopologyNode(id=c, labels=labels.get(c, {})) for c in discovery.coverage.seen],
+            edges=[e.item for e in discovery.edges],
+        ),
+        redundancy=[*(g.item for g in discovery.groups), *branches],
+        failure_domains=ModelFailureDomains(
+            inferred=[
+                DomainAssignment(name=n, members=m, confidence=strength[n])
+                for n, m in members.items()
+            ]
+        ),
+        policies=[p.item for p in discovery.policies],
+    )
+    return DiscoveredJourneyModel(
+        api_version="emac.dev/v1alpha1",
+        kind="DiscoveredJourneyModel",
+        metadata=ObjectMeta(name=discovery.journey),
+        spec=spec,
+    )
+
+
+def _label_map(domains: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in domains:
+        key, _, value = name.partition("=")
+        out[key] = value
+    return out
 
 
 def discovery_confidence(discovery: Discovery) -> ModelConfidence:

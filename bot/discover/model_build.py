@@ -20,19 +20,11 @@ from bot.spec.delta import EvidenceSource
 from bot.spec.domain import JourneyModel, Node, Provenance
 from bot.spec.models import (
     CallPolicy,
-    DiscoveredJourneyModel,
-    DomainAssignment,
-    JourneyModelSpec,
-    ModelConfidence,
-    ModelFailureDomains,
     RedundancyGroup,
     RetryPolicy,
-    Topology,
     TopologyEdge,
-    TopologyNode,
 )
 from bot.spec.precedence import route_heads
-from bot.spec.wire import ObjectMeta
 
 T = TypeVar("T")
 
@@ -114,44 +106,6 @@ class Discovery:
 
     def edge(self, caller: str, callee: str) -> Found[TopologyEdge] | None:
         return next((e for e in self.edges if (e.item.from_, e.item.to) == (caller, callee)), None)
-
-    def document(self) -> DiscoveredJourneyModel:
-        members: dict[str, list[str]] = {}
-        strength: dict[str, float] = {}
-        for d in self.domains:
-            for name in d.item.names:
-                members.setdefault(name, []).append(d.item.component)
-                strength[name] = min(strength.get(name, 1.0), d.confidence)
-        labels = {d.item.component: _label_map(d.item.names) for d in self.domains}
-        branches = [
-            RedundancyGroup(
-                pattern="branch", group=list(b.item.heads), weights=list(b.item.weights)
-            )
-            for b in self.branches
-        ]
-        spec = JourneyModelSpec(
-            confidence=ModelConfidence(
-                overall=self.confidence, notes=list(self.notes), flags=list(self.flags)
-            ),
-            topology=Topology(
-                nodes=[TopologyNode(id=c, labels=labels.get(c, {})) for c in self.coverage.seen],
-                edges=[e.item for e in self.edges],
-            ),
-            redundancy=[*(g.item for g in self.groups), *branches],
-            failure_domains=ModelFailureDomains(
-                inferred=[
-                    DomainAssignment(name=n, members=m, confidence=strength[n])
-                    for n, m in members.items()
-                ]
-            ),
-            policies=[p.item for p in self.policies],
-        )
-        return DiscoveredJourneyModel(
-            api_version="emac.dev/v1alpha1",
-            kind="DiscoveredJourneyModel",
-            metadata=ObjectMeta(name=self.journey),
-            spec=spec,
-        )
 
 
 def discover_model(
@@ -428,14 +382,6 @@ class _Builder:
                     sources = tuple(self.source(s, "istio.fault") for s in effect.sources)
                     out[comp] = FaultFinding(effect, sources)
         return out
-
-
-def _label_map(domains: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in domains:
-        key, _, value = name.partition("=")
-        out[key] = value
-    return out
 
 
 def _duration(seconds: float | None) -> str | None:

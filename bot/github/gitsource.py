@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,8 +53,10 @@ class GitMirror:
         if missing:
             cmd = self._git(repo, bare)
             url = self.remote_url(repo)
-            if refspecs:
-                cmd.fetch("--no-tags", "--quiet", url, *refspecs)
+            for refspec in refspecs:
+                # A branch may be gone (deleted after merge); the shas below still decide.
+                with contextlib.suppress(git.GitCommandError):
+                    cmd.fetch("--no-tags", "--quiet", url, refspec)
             still = [s for s in missing if not _has(bare, s)]
             for sha in still:
                 try:

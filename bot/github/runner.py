@@ -78,7 +78,7 @@ def _followup(
     )
 
 
-def _complete_check(
+def complete_check(
     gateway: GitHubGateway, repo: str, check_id: int, result: ReviewResult
 ) -> CheckOutput:
     check = render_check(result)
@@ -103,6 +103,7 @@ def review_pull_request(
     *,
     bot_login: str,
     is_current: bool = True,
+    accept_pending: bool = False,
 ) -> ReviewOutcome:
     """The whole PR review: in-progress check, review, follow-up PR, sticky comment, check."""
     pr = gateway.pull_request(repo, pr_number)
@@ -134,7 +135,7 @@ def review_pull_request(
         return ReviewOutcome("failure", None, None)
     if not is_current or pr.head_sha != head_sha:
         # A newer head exists: finish our check honestly but post nothing over the newer one.
-        check = _complete_check(gateway, repo, check_id, result)
+        check = complete_check(gateway, repo, check_id, result)
         return ReviewOutcome(check.conclusion, None, None, "stale-head")
     followup = _followup(gateway, pr, result, bot_login)
     url = (
@@ -155,7 +156,7 @@ def review_pull_request(
             head_sha=head_sha,
             author_login=bot_login,
         )
-    check = _complete_check(gateway, repo, check_id, result)
+    check = complete_check(gateway, repo, check_id, result)
     log.info(
         "reviewed %s#%s@%s: %s, comment %s, follow-up %s",
         repo,
