@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from bot.compile.availability import AvailabilityError
+from bot.discover import commands as discovery
 from bot.emit.artifacts import RULES_FORMATS
 from bot.review.gitread import MissingCommitError
 from bot.review.model import ReviewResult
@@ -273,11 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("action", help="run as a GitHub Actions step (reads the runner's env)")
     p.set_defaults(func=_cmd_action)
 
+    discovery.register(sub)
+
     p = sub.add_parser("schema", help="print the JSON Schema of a file format")
     p.add_argument(
         "--kind",
         default="JourneyIntent",
-        choices=("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel"),
+        choices=("JourneyIntent", "AcceptedJourneyModel", "DiscoveredJourneyModel", "ModelDelta"),
     )
     p.set_defaults(func=_cmd_schema)
     return parser

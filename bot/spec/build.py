@@ -39,6 +39,7 @@ from bot.spec.journey import (
 from bot.spec.loader import Loaded, Workspace, resolve_relative
 from bot.spec.models import AcceptedJourneyModel
 from bot.spec.openslo import SLO
+from bot.spec.precedence import apply_accepted_model
 from bot.spec.wire import duration_seconds
 from bot.spec.yamlpos import PathKey, YamlDocument
 
@@ -145,7 +146,7 @@ def _build_one(
             conf.overall if conf else None,
             tuple(conf.flags) if conf else (),
         )
-    return JourneyModel(
+    model = JourneyModel(
         name=intent.metadata.name,
         source=doc.file,
         objective=objective,
@@ -157,6 +158,7 @@ def _build_one(
         accepted=accepted_evidence,
         pending=pending,
     )
+    return model if accepted is None else apply_accepted_model(model, accepted.model, accepted.doc)
 
 
 def _latency_key(metric: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.spec.delta import ModelDelta
 from bot.spec.journey import JourneyIntent
 from bot.spec.models import AcceptedJourneyModel, DiscoveredJourneyModel
 
@@ -13,6 +14,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "JourneyIntent": JourneyIntent,
     "AcceptedJourneyModel": AcceptedJourneyModel,
     "DiscoveredJourneyModel": DiscoveredJourneyModel,
+    "ModelDelta": ModelDelta,
 }
 
 
