@@ -133,3 +133,41 @@ def test_a_docs_only_pr_gets_a_success_check_and_no_comment(
     runs = list(fake.repo(REPO).check_runs.values())
     assert runs[-1]["conclusion"] == "success"
     assert runs[-1]["output"]["title"] == "No journey affected"
+
+
+def test_emac_accept_puts_the_accepted_model_in_the_followup(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "discovery" / "checkout"
+    origin = tmp_path / "origin"
+    repo = git.Repo.init(origin, initial_branch="main")
+
+    def commit(files: dict[str, Path]) -> str:
+        for rel, src in files.items():
+            (origin / rel).parent.mkdir(parents=True, exist_ok=True)
+            (origin / rel).write_text(src.read_text())
+        repo.git.add(A=True)
+        return repo.index.commit("change").hexsha
+
+    base = commit(
+        {
+            "spec/checkout.yaml": fixtures / "spec/checkout.yaml",
+            "slos/checkout-slos.yaml": fixtures / "slos/checkout-slos.yaml",
+            "model/accepted.checkout.yaml": fixtures / "model/accepted.checkout.yaml",
+            "k8s/payments.yaml": fixtures / "k8s/networks-distinct.yaml",
+        }
+    )
+    head = commit({"k8s/payments.yaml": fixtures / "k8s/networks-shared.yaml"})
+    repo.git.update_ref(f"refs/pull/{PR}/head", head)
+    for sha in (base, head):
+        fake.adopt_git_commit(REPO, origin, sha)
+    fake.open_pull(REPO, PR, head_ref=BRANCH, head_sha=head, base_sha=base)
+    gateway = GitHubGateway(fake.client(), retry=GitHubRetryPolicy(sleep=lambda s: None))
+    mirror = GitMirror(tmp_path / "mirrors", lambda r: str(origin))
+    outcome = review_pull_request(
+        gateway, mirror, REPO, PR, head, bot_login=BOT_LOGIN, accept_pending=True
+    )
+    assert outcome.conclusion == "action_required"
+    files = fake.branch_files(REPO, f"emac/regenerate/{PR}")
+    accepted = files["model/accepted.checkout.yaml"].decode()
+    assert "payment.network=net-a" in accepted

@@ -234,3 +234,46 @@ def test_emac_demo_runs_from_the_installed_package(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "## ❌ EmaC journey bounds: 1 FAIL" in proc.stdout
+
+
+DISCOVERY = Path(__file__).resolve().parents[1] / "fixtures" / "discovery" / "checkout"
+
+
+def test_a_manifest_change_proposes_a_model_delta_for_review(tmp_path: Path) -> None:
+    """Deployments move both payment providers onto one network: discovery at head proposes
+    reassigning their domains; the delta is high impact and unconfirmed by traffic → REVIEW,
+    and `/emac accept` would write the accepted model that makes the journey FAIL."""
+    repo_dir = tmp_path / "shop"
+    repo = git.Repo.init(repo_dir, initial_branch="main")
+    files = {
+        "spec/checkout.yaml": (DISCOVERY / "spec/checkout.yaml").read_text(),
+        "slos/checkout-slos.yaml": (DISCOVERY / "slos/checkout-slos.yaml").read_text(),
+        "model/accepted.checkout.yaml": (DISCOVERY / "model/accepted.checkout.yaml").read_text(),
+        "k8s/payments.yaml": (DISCOVERY / "k8s/networks-distinct.yaml").read_text(),
+    }
+    base = _commit(repo_dir, files, "shop with distinct payment networks")
+    head = _commit(
+        repo_dir,
+        {"k8s/payments.yaml": (DISCOVERY / "k8s/networks-shared.yaml").read_text()},
+        "consolidate payment networks",
+    )
+    del repo
+    result = review_revisions(str(repo_dir), base, head)
+    (journey,) = result.journeys
+    assert journey.decision == "REVIEW"
+    assert result.conclusion == "action_required" and result.exit_code == 3
+    # Configs alone are unconfirmed by traffic: the delta's confidence is 0 and flagged.
+    assert journey.reasons[:2] == [
+        "evidence confidence 0 < autoAcceptConfidence 0.8",
+        "evidence flag: low-coverage",
+    ]
+    assert journey.pending is not None and journey.pending.high_impact
+    assert journey.pending.delta == pytest.approx(-0.00496257, abs=5e-9)
+    assert journey.pending.pessimistic_after == pytest.approx(0.99251449, abs=5e-9)
+    config_causes = [c for c in journey.causes if c.kind == "config"]
+    assert config_causes and all(c.file == "k8s/payments.yaml" for c in config_causes)
+    # The compiled numbers do not move until the delta is accepted.
+    assert journey.availability["pessimistic"].delta == pytest.approx(0.0, abs=1e-15)
+    (accepted_file, accepted_after) = next(iter(result.model_updates.items()))
+    assert accepted_file == "model/accepted.checkout.yaml"
+    assert "failureDomains" in accepted_after

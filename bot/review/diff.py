@@ -8,7 +8,14 @@ from typing import Any
 from bot.compile.decision import fmt
 from bot.compile.result import BOUND_NAMES, CompiledJourney, Decision
 from bot.review.gitread import FileChange
-from bot.review.model import Cause, CauseKind, JourneyReview, JourneyStatus, NumberDelta
+from bot.review.model import (
+    Cause,
+    CauseKind,
+    JourneyReview,
+    JourneyStatus,
+    NumberDelta,
+    PendingImpact,
+)
 from bot.spec.domain import JourneyModel
 from bot.spec.errors import format_path
 from bot.spec.yamlpos import PathKey, YamlDocument
@@ -233,6 +240,7 @@ def review_journey(
     *,
     tolerance: float,
     gate: str | None,
+    pending: PendingImpact | None = None,
 ) -> JourneyReview:
     """Deltas, decision and regression rule for one journey."""
     b, h = _numbers(base), _numbers(head)
@@ -273,4 +281,5 @@ def review_journey(
         decision=decision,
         reasons=reasons,
         regression=regression,
+        pending=pending,
     )

@@ -58,6 +58,21 @@ class Cause:
 
 
 @dataclass(frozen=True)
+class PendingImpact:
+    """A model delta the changed configs imply, not yet accepted: what accepting would do."""
+
+    pessimistic_before: float
+    pessimistic_after: float
+    decision_after: Decision
+    high_impact: bool
+    confidence: float
+
+    @property
+    def delta(self) -> float:
+        return self.pessimistic_after - self.pessimistic_before
+
+
+@dataclass(frozen=True)
 class JourneyReview:
     name: str
     status: JourneyStatus
@@ -72,6 +87,7 @@ class JourneyReview:
     decision: Decision
     reasons: list[str]
     regression: float | None = None
+    pending: PendingImpact | None = None
 
     @property
     def gating_bound(self) -> str:
@@ -92,6 +108,8 @@ class ReviewResult:
     decision: Decision | None
     config: RepoConfig = field(default_factory=RepoConfig)
     artifacts: dict[str, str] = field(default_factory=dict)
+    # Accepted model files as `/emac accept` would rewrite them (config-implied deltas applied).
+    model_updates: dict[str, str] = field(default_factory=dict)
     stale_artifacts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 

@@ -11,6 +11,7 @@ from bot.compile.result import Decision
 from bot.emit.artifacts import all_artifacts
 from bot.emit.writer import stale_against
 from bot.review.diff import causes_for, journey_inputs, review_journey
+from bot.review.discovery import config_deltas, is_config_document
 from bot.review.gitread import FileChange, changed_files, open_repo, read_file, read_tree, resolve
 from bot.review.model import Cause, Conclusion, JourneyReview, ReviewResult
 from bot.spec.domain import JourneyModel
@@ -94,11 +95,18 @@ def review_trees(
         base_docs, base_models = {}, []
     by_name_head = {m.name: m for m in head_models}
     by_name_base = {m.name: m for m in base_models}
+    config_changed = any(
+        is_config_document(d)
+        for name in changed
+        for d in (*head_docs.get(name, ()), *base_docs.get(name, ()))
+    )
+    pending = config_deltas(head_docs, head_files, head_models) if config_changed else {}
     reviews: list[JourneyReview] = []
     for name in sorted(set(by_name_head) | set(by_name_base)):
         hm, bm = by_name_head.get(name), by_name_base.get(name)
         inputs = (journey_inputs(hm) if hm else set()) | (journey_inputs(bm) if bm else set())
-        if not inputs & changed:
+        implied = pending.get(name)
+        if not inputs & changed and implied is None:
             continue
         causes: list[Cause] = []
         for change in changes:
@@ -110,14 +118,20 @@ def review_trees(
                         head_docs.get(change.path),
                     )
                 )
+        if implied is not None:
+            causes.extend(implied.causes)
+        head = None
+        if hm is not None:
+            head = compile_model(hm, implied.pending if implied else None)
         reviews.append(
             review_journey(
                 name,
                 compile_model(bm) if bm else None,
-                compile_model(hm) if hm else None,
+                head,
                 causes,
                 tolerance=config.regression.tolerance,
                 gate=config.regression.gate,
+                pending=implied.impact if implied else None,
             )
         )
     decision, conclusion = overall(reviews, config)
@@ -132,6 +146,7 @@ def review_trees(
         decision,
         config=config,
         artifacts={s.path: fresh[s.path] for s in stale},
+        model_updates={p.accepted_file: p.accepted_after for p in pending.values()},
         stale_artifacts=[s.path for s in stale],
     )
 

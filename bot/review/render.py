@@ -105,6 +105,18 @@ def budget_bar(consumed: float | None, width: int = 10) -> str:
     return f"`{bar}` {100 * consumed:.1f}%{over}"
 
 
+def _pending_text(j: JourneyReview) -> str:
+    p = j.pending
+    if p is None:
+        return ""
+    impact = "high impact" if p.high_impact else "low impact"
+    return (
+        f"the changed configs imply a model delta: pessimistic {fmt(p.pessimistic_before)} → "
+        f"{fmt(p.pessimistic_after)} once accepted (ΔA⁻ {p.delta:+.8f}, {impact}, decision "
+        f"then {p.decision_after}); evidence confidence {fmt(p.confidence, 4)}"
+    )
+
+
 def _maybe(value: float | None) -> str:
     return "—" if value is None else fmt(value)
 
@@ -169,6 +181,7 @@ def _journey_context(j: JourneyReview) -> dict[str, Any]:
         "latency": latency,
         "confidence": confidence,
         "contributors": contributors,
+        "pending": _pending_text(j),
         "gate_base": _maybe(j.availability[gate].base),
         "gate_head": _maybe(j.availability[gate].head),
         "gate_delta": "—"
