@@ -136,8 +136,8 @@ SAMPLES = 60_000
 ABSOLUTE = 1e-4
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(comps=components(), root=trees(2), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(comps=components(), root=trees(3), seed=st.integers(0, 2**32 - 1))
 def test_random_trees_agree_with_monte_carlo(
     comps: dict[str, ComponentModel], root: Node, seed: int
 ) -> None:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from bot.compile.availability import node_bounds
+from bot.compile.availability import (
+    TimeoutFactor,
+    alternative_key,
+    make_rules,
+    node_bounds,
+    sharing_groups,
+)
 from bot.compile.result import CompiledJourney
+from bot.compile.sensitivity import PathEvaluator
 from bot.spec.domain import Node
 
 
@@ -35,16 +42,47 @@ def reduced_group(group: Node, kept: tuple[int, ...]) -> Node:
 def rebound_for(cj: CompiledJourney) -> Callable[[Node, tuple[int, ...]], float]:
     """Exact gating bound after keeping only some alternatives of one redundancy group.
 
-    Timeouts keep the factors of the original compile (keyed by node path), so the what-if
-    changes structure only.
+    Only the group and its ancestors change, so the group's new value is recombined from its
+    kept children and carried up the path; timeouts keep the factors of the original compile
+    (the what-if changes structure only). Optimistic bounds that condition on repeated
+    components are recomputed whole.
     """
     from bot.compile.pipeline import timeout_factors_for
 
-    timeouts = timeout_factors_for(cj.model)
+    model = cj.model
+    timeouts = timeout_factors_for(model)
+    rules = make_rules(model.root, model.components, timeouts)[cj.gating_bound]
+    evaluator = PathEvaluator(model.root, rules)
 
     def rebound(group: Node, kept: tuple[int, ...]) -> float:
-        root = _replace_node(cj.model.root, group.path, reduced_group(group, kept))
-        bounds = node_bounds(root, cj.model.components, timeouts)
-        return bounds[root.path].get(cj.gating_bound)
+        reduced = reduced_group(group, kept)
+        if evaluator.conditioned:
+            root = _replace_node(model.root, group.path, reduced)
+            bounds = node_bounds(root, model.components, reduced_timeouts(group, kept, timeouts))
+            return bounds[root.path].get(cj.gating_bound)
+        local = dataclasses.replace(
+            rules,
+            groups={**rules.groups, group.path: sharing_groups(reduced.children, model.components)},
+            timeouts=reduced_timeouts(group, kept, rules.timeouts),
+        )
+        value = local.combine(reduced, [evaluator.values[c.path] for c in reduced.children])
+        return evaluator.with_node_value(group, value)
 
     return rebound
+
+
+def reduced_timeouts(
+    group: Node, kept: tuple[int, ...], timeouts: Mapping[str, TimeoutFactor]
+) -> dict[str, TimeoutFactor]:
+    """Timeout factors for the reduced group: a fallback's per-alternative factors move with
+    the kept alternatives to their new places."""
+    out = dict(timeouts)
+    if group.op != "fallback":
+        return out
+    for new, old in enumerate(kept):
+        factor = timeouts.get(alternative_key(group, old))
+        if factor is None:
+            out.pop(alternative_key(group, new), None)
+        else:
+            out[alternative_key(group, new)] = factor
+    return out
