@@ -61,6 +61,8 @@ from bot.spec.domain import ComponentModel, Node
 T = TypeVar("T")
 
 MIN_GRID_POINTS = 16
+# Resolution factor for subtrees under a per-try timeout.
+FINE = 8
 # Children of these operators must also report how long a failed attempt takes.
 _NEEDS_FAILURES = frozenset({"fallback", "retry", "optional"})
 
@@ -201,9 +203,10 @@ class _Engine:
 
     def __init__(self, components: Mapping[str, ComponentModel], grid_points: int, levels: Levels):
         self.components = components
-        self.points = max(grid_points, MIN_GRID_POINTS)
+        self.base = max(grid_points, MIN_GRID_POINTS)
+        self.points = self.base  # for the node at hand: finer under per-try timeouts
         # Leaves start at half resolution: their first sums then fit without coarsening.
-        self.leaf_points = max(grid_points // 2, MIN_GRID_POINTS)
+        self.leaf_points = self.base // 2
         self.levels = levels
         self.factors: dict[str, TimeoutFactor] = {}
         self._knots: dict[str, Knots | None] = {}
@@ -219,11 +222,15 @@ class _Engine:
         order, kids = _preorder(root)
         need = [False] * len(order)
         active = [not only_under_timeouts] * len(order)
+        fine = [False] * len(order)
         for i, node in enumerate(order):
             per_try = node.op in ("fallback", "retry") and node.timeout is not None
             for c in kids[i]:
                 need[c] = need[i] or node.op in _NEEDS_FAILURES
                 active[c] = active[i] or per_try
+                # The cut mass P(attempt ≤ τ) is only known to the grid's resolution at τ, and
+                # it weighs every later try: subtrees cut by a timeout get a finer grid.
+                fine[c] = fine[i] or (per_try and order[c].op != "leaf")
         estimates: list[_Estimate | None] = [None] * len(order)
         bounds: list[_Bound | None] = [None] * len(order)
         for i in reversed(range(len(order))):
@@ -237,6 +244,8 @@ class _Engine:
             if node.timeout is not None and node.op in ("fallback", "retry"):
                 self._record_factors(node, ce, cb)
             if active[i]:
+                self.points = self.base * (FINE if fine[i] else 1)
+                self.leaf_points = self.points // 2
                 estimates[i] = self._estimate(node, ce, need[i])
                 bounds[i] = self._bound(node, cb, need[i])
             for c in kids[i]:
@@ -273,7 +282,12 @@ class _Engine:
             own = math.inf if node.timeout is None else node.timeout
             s, f = grid.curve_grid(knots, comp.availability, min(own, timeout), self.leaf_points)
             return Attempt(s, f, f)
-        return grid.clip_attempt(child.success, child.failure, timeout)
+        cut = grid.clip_attempt(child.success, child.failure, timeout)
+        s, f, r = (
+            grid.fit(g.exp, g.lo, g.hi, self.points) for g in (cut.success, cut.failed, cut.retried)
+        )
+        # Back to this node's resolution; the cut masses stay as computed on the finer grid.
+        return Attempt(s, f, r, cut.cut_lo, cut.cut_hi, cut.timeout)
 
     def _estimate(self, node: Node, ce: list[_Estimate], need: bool) -> _Estimate:
         k = self.points
