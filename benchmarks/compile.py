@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from specgen import group_step  # benchmarks/ is on sys.path when run as a script
 
 from bot.compile.latency_mc import simulate_latency
 from bot.compile.pipeline import compile_model, compile_paths, models_from_documents
@@ -44,18 +45,7 @@ def generated_spec(leaves: int, *, latency: bool, group: int = 10, seed: int = 7
         kind = kinds[g % len(kinds)]
         names = [f"s{g}-{i}" for i in range(group)]
         comps += [_leaf_block(n, rng, latency) for n in names]
-        if kind == "branch":
-            w = round(1 / group, 6)
-            weights = [w] * (group - 1) + [round(1 - w * (group - 1), 6)]
-            routes = "".join(
-                f"          - weight: {wt}\n            target: {{ref: {n}}}\n"
-                for wt, n in zip(weights, names, strict=True)
-            )
-            steps.append(f"      - type: branch\n        routes:\n{routes}")
-        else:
-            key = "alternatives" if kind == "fallback" else "branches"
-            refs = "".join(f"          - ref: {n}\n" for n in names)
-            steps.append(f"      - type: {kind}\n        {key}:\n{refs}")
+        steps.append(group_step(kind, names))
     objective = "    latency:\n      objective: {metric: p99, threshold: 5}\n" if latency else ""
     return (
         "apiVersion: emac.dev/v1alpha1\nkind: JourneyIntent\nmetadata:\n  name: big\nspec:\n"

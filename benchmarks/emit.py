@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
-import platform
 import pstats
 import random
 import time
+
+from specgen import SLO_TEMPLATE, group_step, machine
 
 from bot.compile.pipeline import compile_texts
 from bot.emit.artifacts import all_artifacts
@@ -63,37 +63,6 @@ FOOTER = """\
         maxCanaryBurnRate: 1.0
         maxP99LatencySeconds: 5
 """
-SLO = """\
----
-apiVersion: openslo/v1
-kind: SLO
-metadata:
-  name: {slo}
-spec:
-  service: {component}
-  indicator:
-    metadata:
-      name: {slo}-ratio
-    spec:
-      ratioMetric:
-        counter: true
-        good:
-          metricSource:
-            type: Prometheus
-            spec:
-              query: sum(rate(http_requests_total{{app="{component}",code!~"5.."}}[5m]))
-        total:
-          metricSource:
-            type: Prometheus
-            spec:
-              query: sum(rate(http_requests_total{{app="{component}"}}[5m]))
-  timeWindow:
-    - duration: 30d
-      isRolling: true
-  budgetingMethod: Occurrences
-  objectives:
-    - target: {target}
-"""
 
 
 def _component(name: str, index: int, rng: random.Random) -> tuple[str, str]:
@@ -101,7 +70,9 @@ def _component(name: str, index: int, rng: random.Random) -> tuple[str, str]:
     slo = ""
     if index % SLO_EVERY == 0:
         availability = f'atomicSLORef: "openslo:{name}-success"'
-        slo = SLO.format(slo=f"{name}-success", component=name, target=rng.uniform(0.999, 0.9999))
+        slo = "---\n" + SLO_TEMPLATE.format(
+            slo=f"{name}-success", component=name, target=rng.uniform(0.999, 0.9999)
+        )
     else:
         availability = f"availability: {round(rng.uniform(0.995, 0.99999), 5)}"
     p50 = round(rng.uniform(0.002, 0.02), 4)
@@ -125,19 +96,7 @@ def journey_text(journey: int, leaves: int, seed: int = 11) -> str:
             block, slo = _component(leaf, g * GROUP + i, rng)
             blocks.append(block)
             slos.append(slo)
-        if kind == "branch":
-            w = round(1 / GROUP, 6)
-            weights = [w] * (GROUP - 1) + [round(1 - w * (GROUP - 1), 6)]
-            routes = "".join(
-                f"          - weight: {wt}\n            target: {{ref: {n}}}\n"
-                for wt, n in zip(weights, names, strict=True)
-            )
-            steps.append(f"      - type: branch\n        routes:\n{routes}")
-        else:
-            key = "alternatives" if kind == "fallback" else "branches"
-            extra = "        semantics: hedged\n" if kind == "race" else ""
-            refs = "".join(f"          - ref: {n}\n" for n in names)
-            steps.append(f"      - type: {kind}\n{extra}        {key}:\n{refs}")
+        steps.append(group_step(kind, names, hedged=True))
     return (
         HEADER.format(name=name)
         + "".join(steps)
@@ -155,10 +114,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top 25")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}"
-    )
+    print(machine())
     files = {
         f"journeys/j{j:03d}/spec.yaml": journey_text(j, args.leaves) for j in range(args.journeys)
     }

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
-import platform
 import pstats
 import random
 import re
@@ -25,6 +23,7 @@ import time
 from pathlib import Path
 
 import git
+from specgen import SLO_TEMPLATE, machine
 
 from bot.review.pipeline import review_revisions
 
@@ -102,38 +101,6 @@ spec:
         maxP99LatencySeconds: 2.5
 """
 
-SLO = """\
-apiVersion: openslo/v1
-kind: SLO
-metadata:
-  name: {slo}
-spec:
-  service: {component}
-  indicator:
-    metadata:
-      name: {slo}-ratio
-    spec:
-      ratioMetric:
-        counter: true
-        good:
-          metricSource:
-            type: Prometheus
-            spec:
-              query: sum(rate(http_requests_total{{app="{component}",code!~"5.."}}[5m]))
-        total:
-          metricSource:
-            type: Prometheus
-            spec:
-              query: sum(rate(http_requests_total{{app="{component}"}}[5m]))
-  timeWindow:
-    - duration: 30d
-      isRolling: true
-  budgetingMethod: Occurrences
-  objectives:
-    - displayName: {component} availability
-      target: {target}
-"""
-
 
 def _component(name: str, leaf: str, rng: random.Random) -> str:
     comp = f"{name}-{leaf}"
@@ -164,7 +131,7 @@ def journey_files(index: int, rng: random.Random) -> dict[str, str]:
     }
     for leaf in SLO_LEAVES:
         comp = f"{name}-{leaf}"
-        files[f"journeys/{name}/slos/{leaf}.yaml"] = SLO.format(
+        files[f"journeys/{name}/slos/{leaf}.yaml"] = SLO_TEMPLATE.format(
             slo=f"{comp}-success", component=comp, target=round(rng.uniform(0.999, 0.9999), 5)
         )
     return files
@@ -247,7 +214,7 @@ def build_repo(root: Path) -> tuple[str, str, int]:
     _write(
         root,
         {
-            "journeys/journey-07/slos/pay-y.yaml": SLO.format(
+            "journeys/journey-07/slos/pay-y.yaml": SLO_TEMPLATE.format(
                 slo="journey-07-pay-y-success", component="journey-07-pay-y", target=0.9985
             )
         },
@@ -264,10 +231,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top 20")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}"
-    )
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="emac-bench-review-") as tmp:
         root = Path(tmp) / "repo"
         base, head, count = build_repo(root)
