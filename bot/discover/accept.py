@@ -30,6 +30,7 @@ from bot.spec.models import (
     TopologyNode,
 )
 from bot.spec.precedence import apply_accepted_model
+from bot.spec.wire import wire_document
 from bot.spec.yamlpos import YamlDocument, parse_yaml_text
 
 
@@ -127,12 +128,7 @@ def accept_delta(
 
 def accepted_document(model: AcceptedJourneyModel) -> dict[str, Any]:
     """The wire form, as written to the accepted model file (no nulls, no empty metadata)."""
-    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    meta = doc.get("metadata", {})
-    for key in ("labels", "annotations"):
-        if not meta.get(key):
-            meta.pop(key, None)
-    return doc
+    return wire_document(model)
 
 
 def _apply_edge(edges: list[TopologyEdge], change: EdgeChange) -> list[TopologyEdge]:

@@ -31,7 +31,6 @@ from bot.discover.delta import (
     diff_models,
     discovered_document,
     predict_impact,
-    wire_document,
 )
 from bot.discover.mesh import ConfigEvidence, config_evidence_from_documents, read_config_dirs
 from bot.discover.model_build import (
@@ -58,6 +57,7 @@ from bot.spec.errors import Location, SpecError, SpecProblem
 from bot.spec.loader import display_root, neighbour_paths, read_files, read_neighbours
 from bot.spec.models import AcceptedJourneyModel, CallPolicy
 from bot.spec.validation import validate_document
+from bot.spec.wire import wire_document
 from bot.spec.yamlpos import parse_yaml_text
 
 EXIT_OK, EXIT_USAGE = 0, 2

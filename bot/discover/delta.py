@@ -11,8 +11,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
 from bot.compile.decision import PendingDelta, decide
 from bot.compile.pipeline import compile_model
 from bot.compile.result import CompiledJourney
@@ -50,7 +48,7 @@ from bot.spec.models import (
     Topology,
     TopologyNode,
 )
-from bot.spec.wire import ObjectMeta
+from bot.spec.wire import ObjectMeta, wire_document
 from bot.spec.yamlpos import YamlDocument, parse_yaml_text
 
 WEIGHT_TOLERANCE = 1e-9
@@ -385,16 +383,6 @@ def build_delta(
 
 
 CHANGE_KEYS = ("kind", "target", "group", "before", "after", "confidence", "flags", "provenance")
-
-
-def wire_document(model: BaseModel) -> dict[str, Any]:
-    """A wire model as written to a file: aliases, no nulls, no empty metadata maps."""
-    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    meta = doc.get("metadata", {})
-    for key in ("labels", "annotations"):
-        if not meta.get(key):
-            meta.pop(key, None)
-    return doc
 
 
 def delta_document(delta: ModelDelta) -> dict[str, Any]:

@@ -73,3 +73,13 @@ class ObjectMeta(WireModel):
     namespace: str | None = None
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
+
+
+def wire_document(model: BaseModel) -> dict[str, Any]:
+    """A wire model as written to a file: aliases, no nulls, no empty metadata maps."""
+    doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    meta = doc.get("metadata", {})
+    for key in ("labels", "annotations"):
+        if not meta.get(key):
+            meta.pop(key, None)
+    return doc
