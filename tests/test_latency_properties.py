@@ -96,8 +96,16 @@ def components(draw: st.DrawFn) -> dict[str, ComponentModel]:
     return out
 
 
+# Timeouts come from values that no sum of the others hits: an atom exactly at a timeout (an
+# optional attempt cut again at the same τ, say) is decided by ≤ on the grid's rounding, so the
+# bracket soundly spans both outcomes and its midpoint says little there.
+LEAF_TIMEOUTS = [None, None, 0.041, 0.103]
+FALLBACK_TIMEOUTS = [None, 0.0473, 0.157]
+RETRY_TIMEOUTS = [0.0619, 0.0731, 0.0887, 0.0953, 0.1049]  # one per depth: nested retries differ
+
+
 def trees(depth: int) -> st.SearchStrategy[Node]:
-    leaves = st.builds(leaf, st.sampled_from(NAMES), st.sampled_from([None, None, 0.04, 0.1]))
+    leaves = st.builds(leaf, st.sampled_from(NAMES), st.sampled_from(LEAF_TIMEOUTS))
     if depth == 0:
         return leaves
     sub = trees(depth - 1)
@@ -108,13 +116,13 @@ def trees(depth: int) -> st.SearchStrategy[Node]:
         kids.map(lambda c: op("parallel", *c)),
         st.builds(lambda c, d: op("race", *c, hedge_delay=d), kids, st.sampled_from([0.0, 0.02])),
         st.builds(
-            lambda c, t: op("fallback", *c, timeout=t), kids, st.sampled_from([None, 0.05, 0.2])
+            lambda c, t: op("fallback", *c, timeout=t), kids, st.sampled_from(FALLBACK_TIMEOUTS)
         ),
         st.builds(
             lambda c, n, t, r: op("retry", c, attempts=n, timeout=t, retriable_share=r),
             sub,
             st.integers(1, 3),
-            st.sampled_from([None, 0.06]),
+            st.sampled_from([None, RETRY_TIMEOUTS[depth]]),
             st.sampled_from([None, 0.5]),
         ),
         kids.flatmap(

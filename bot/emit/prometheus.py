@@ -193,57 +193,64 @@ def journey_alert_rules(cj: CompiledJourney) -> RuleFile:
     labels = {"slo": cj.name, "journey": cj.name}
     budget = format_number(policy.error_budget)
     rules: list[dict[str, Any]] = []
+    target = format_number(cj.model.objective.availability_target)
     if policy.page:
         rules.append(
-            {
-                "alert": f"{name}ErrorBudgetBurnTooFast",
-                "expr": burn_expr(
-                    [
-                        (
-                            error_ratio_record(cj, w.long_window),
-                            error_ratio_record(cj, w.short_window),
-                            f"({format_number(w.burn_rate)} * {budget})",
-                        )
-                        for w in policy.page
-                    ]
-                ),
-                "labels": {"severity": "page", **labels},
-                "annotations": {
-                    "summary": f"{name} is burning error budget too fast (page)",
-                    "description": (
-                        f"Multiwindow burn-rate paging condition met for {cj.name} journey SLO "
-                        f"(target {format_number(cj.model.objective.availability_target)}, "
-                        f"error budget {budget} over {policy.budget_window}; "
-                        f"{_windows_text(policy.page)})."
-                    ),
-                },
-            }
+            _burn_alert(
+                cj,
+                f"{name}ErrorBudgetBurnTooFast",
+                "page",
+                policy.page,
+                budget,
+                labels,
+                f"{name} is burning error budget too fast (page)",
+                f"Multiwindow burn-rate paging condition met for {cj.name} journey SLO "
+                f"(target {target}, error budget {budget} over {policy.budget_window}; "
+                f"{_windows_text(policy.page)}).",
+            )
         )
     if policy.ticket:
         rules.append(
-            {
-                "alert": f"{name}ErrorBudgetBurnSustained",
-                "expr": burn_expr(
-                    [
-                        (
-                            error_ratio_record(cj, w.long_window),
-                            error_ratio_record(cj, w.short_window),
-                            f"({format_number(w.burn_rate)} * {budget})",
-                        )
-                        for w in policy.ticket
-                    ]
-                ),
-                "labels": {"severity": "ticket", **labels},
-                "annotations": {
-                    "summary": f"{name} is burning error budget (ticket)",
-                    "description": (
-                        f"Sustained burn suggests the {_period_text(policy.budget_window)} budget "
-                        f"may be exhausted if not addressed ({_windows_text(policy.ticket)})."
-                    ),
-                },
-            }
+            _burn_alert(
+                cj,
+                f"{name}ErrorBudgetBurnSustained",
+                "ticket",
+                policy.ticket,
+                budget,
+                labels,
+                f"{name} is burning error budget (ticket)",
+                f"Sustained burn suggests the {_period_text(policy.budget_window)} budget "
+                f"may be exhausted if not addressed ({_windows_text(policy.ticket)}).",
+            )
         )
     return {"groups": [{"name": f"emac.{cj.name}.slo-alerts", "rules": rules}]}
+
+
+def _burn_alert(
+    cj: CompiledJourney,
+    alert: str,
+    severity: str,
+    windows: tuple[BurnWindow, ...],
+    budget: str,
+    labels: dict[str, str],
+    summary: str,
+    description: str,
+) -> dict[str, Any]:
+    """One multiwindow alert: fires when any window pair burns above its threshold."""
+    conditions = [
+        (
+            error_ratio_record(cj, w.long_window),
+            error_ratio_record(cj, w.short_window),
+            f"({format_number(w.burn_rate)} * {budget})",
+        )
+        for w in windows
+    ]
+    return {
+        "alert": alert,
+        "expr": burn_expr(conditions),
+        "labels": {"severity": severity, **labels},
+        "annotations": {"summary": summary, "description": description},
+    }
 
 
 def burn_expr(conditions: list[tuple[str, str, str]]) -> str:
