@@ -26,7 +26,10 @@ at most `grid_points` points (see `latency_grid`): sums are FFT convolutions, th
 doubles as ranges grow with outward rounding, and every operator above is monotone in those
 laws, so the root's bracket contains the exact independence quantile (tails below 1e-13 are cut
 soundly; quantile levels within 1e-9 of 1 are not covered). The estimate is the bracket's
-midpoint. The grid is uniform: a quantile far below the support's end gets few cells.
+midpoint. The grid is uniform: a quantile far below the support's end gets few cells. A subtree
+cut by a per-try timeout is evaluated on a grid FINE times finer, since P(attempt ≤ τ) weighs
+every later try; an atom exactly at a timeout (an attempt cut again at its own τ) still leaves
+the bracket spanning both outcomes.
 
 `upper` keeps, per node, quantile bounds of its success-conditioned latency valid for any joint law
 of the hops with the given marginals (and of the attempt's duration, success or not, where a

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.compile import availability, budgets, decision, latency
 from bot.compile.result import CompiledJourney, QuantileBound
+from bot.gcpause import without_gc
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
 from bot.spec.loader import (
@@ -74,6 +75,7 @@ def load_models(paths: Sequence[Path], journeys: Sequence[str] | None = None) ->
     return build_journeys(index_documents(files), journeys)
 
 
+@without_gc
 def compile_paths(
     paths: Sequence[Path], journeys: Sequence[str] | None = None
 ) -> list[CompiledJourney]:
@@ -87,6 +89,7 @@ def models_from_documents(
     return build_journeys(index_documents(docs), journeys)
 
 
+@without_gc
 def compile_texts(
     files: Mapping[str, str], journeys: Sequence[str] | None = None
 ) -> list[CompiledJourney]:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from bot.discover.spans import Span, SpanKind
 from bot.discover.trace_evidence import Provenance
+from bot.gcpause import without_gc
 
 DEFAULT_DOMAIN_KEYS: tuple[str, ...] = ("cloud.availability_zone", "cloud.region")
 DEFAULT_DOMAIN_PREFIXES: tuple[str, ...] = ("k8s.",)
@@ -111,6 +112,7 @@ class SpanCollector:
                 if hidden is not None:  # the span's own value replaces its resource's
                     labels[(service, key, hidden)] -= 1
 
+    @without_gc
     def add_all(self, spans: Iterable[Span]) -> SpanCollector:
         for span in spans:
             self.add(span)

@@ -35,6 +35,7 @@ from bot.discover.trace_evidence import (
     TraceEvidence,
 )
 from bot.discover.trace_tree import JourneyTally
+from bot.gcpause import without_gc
 
 __all__ = [
     "DEFAULT_DOMAIN_KEYS",
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 
+@without_gc
 def infer_trace_evidence(
     spans: Iterable[Span] | SpanCollector,
     entry_service: str,

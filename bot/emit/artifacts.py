@@ -18,6 +18,7 @@ from bot.compile.whatif import rebound_for
 from bot.emit import argo, flagger, guards, leaf_alerts, prometheus, sloth
 from bot.emit.report import derivation_report
 from bot.emit.yamlout import dump_yaml
+from bot.gcpause import without_gc
 from bot.spec.errors import Location, SpecError, SpecProblem
 
 RulesFormat = Literal["prometheus-operator", "plain", "sloth"]
@@ -120,6 +121,7 @@ def journey_artifacts(
     return out
 
 
+@without_gc
 def all_artifacts(
     journeys: Sequence[CompiledJourney],
     *,

@@ -10,6 +10,7 @@ from bot.compile.pipeline import compile_model, models_from_documents
 from bot.compile.result import Decision
 from bot.emit.artifacts import all_artifacts
 from bot.emit.writer import stale_against
+from bot.gcpause import without_gc
 from bot.review.diff import causes_for, journey_inputs, review_journey
 from bot.review.discovery import config_deltas, is_config_document
 from bot.review.gitread import FileChange, changed_files, open_repo, read_file, read_tree, resolve
@@ -65,6 +66,7 @@ def _models(files: Mapping[str, str]) -> tuple[dict[str, list[YamlDocument]], li
     return docs, models_from_documents(docs)
 
 
+@without_gc
 def review_trees(
     base_sha: str,
     head_sha: str,
