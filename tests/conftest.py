@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 PAPER_CHECKOUT = REFERENCE / "emac-artifact" / "checkout"
 FIXTURES = ROOT / "fixtures"
+
+
+def emac(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `emac` command line as a user would (a separate process, output captured)."""
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True)
 
 
 def require_binary(name: str, env_var: str | None = None) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import git
@@ -14,6 +12,7 @@ from bot.review.demo import SPEC, build_demo_repo
 from bot.review.gitread import MissingCommitError
 from bot.review.pipeline import review_revisions
 from bot.spec.errors import SpecError
+from tests.conftest import emac
 
 
 @pytest.fixture
@@ -162,43 +161,12 @@ def test_tolerance_lets_a_small_regression_through(demo) -> None:  # type: ignor
 
 
 def test_cli_review_prints_the_comment_and_exits_with_the_conclusion(demo) -> None:  # type: ignore[no-untyped-def]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "review",
-            "--repo",
-            str(demo.path),
-            "--base",
-            demo.base,
-            "--head",
-            demo.head,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = emac("review", "--repo", str(demo.path), "--base", demo.base, "--head", demo.head)
     assert proc.returncode == 1
     assert proc.stdout.startswith("<!-- emac-bot:sticky -->\n")
     assert 'check run "EmaC journey bounds": failure' in proc.stdout
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "review",
-            "--repo",
-            str(demo.path),
-            "--base",
-            demo.base,
-            "--head",
-            demo.head,
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    revisions = ("--repo", str(demo.path), "--base", demo.base, "--head", demo.head)
+    proc = emac("review", *revisions, "--format", "json")
     doc = json.loads(proc.stdout)
     assert doc["journeys"]["checkout"]["availability"]["pessimistic"]["delta"] == pytest.approx(
         -0.00496257, abs=5e-9
@@ -206,32 +174,13 @@ def test_cli_review_prints_the_comment_and_exits_with_the_conclusion(demo) -> No
 
 
 def test_cli_review_names_a_missing_revision(demo) -> None:  # type: ignore[no-untyped-def]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "review",
-            "--repo",
-            str(demo.path),
-            "--base",
-            "deadbeef",
-            "--head",
-            demo.head,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = emac("review", "--repo", str(demo.path), "--base", "deadbeef", "--head", demo.head)
     assert proc.returncode == 2
     assert "commit 'deadbeef' is not in the repository" in proc.stderr
 
 
 def test_emac_demo_runs_from_the_installed_package(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--dir", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-    )
+    proc = emac("demo", "--dir", str(tmp_path / "d"))
     assert proc.returncode == 0, proc.stderr
     assert "## ❌ EmaC journey bounds: 1 FAIL" in proc.stdout
 
