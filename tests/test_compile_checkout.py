@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.compile.pipeline import compile_paths
 from bot.compile.result import CompiledJourney
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, emac
 
 OPTIMISTIC, PESSIMISTIC, WORST = 0.99747706, 0.99251449, 0.9925
 
@@ -83,12 +81,8 @@ def test_headroom_is_where_the_gating_bound_meets_the_target(paper_checkout: Pat
 
 
 def test_compile_json_follows_the_contract(paper_checkout: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "compile", str(paper_checkout), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    proc = emac("compile", str(paper_checkout), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["version"] == 1
     j = doc["journeys"]["checkout"]
@@ -117,12 +111,8 @@ def test_compile_json_follows_the_contract(paper_checkout: Path) -> None:
 
 
 def test_text_output_is_a_table_with_the_verdict(paper_checkout: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "compile", str(paper_checkout)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    proc = emac("compile", str(paper_checkout))
+    assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.splitlines()[0] == "checkout  (spec/emac.checkout.yaml)  FAIL"
     assert "pessimistic 0.99251449" in out
@@ -132,12 +122,8 @@ def test_text_output_is_a_table_with_the_verdict(paper_checkout: Path) -> None:
 def test_derivation_report_keeps_the_papers_shape(paper_checkout: Path) -> None:
     import yaml
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "compile", str(paper_checkout), "--format", "yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    proc = emac("compile", str(paper_checkout), "--format", "yaml")
+    assert proc.returncode == 0, proc.stderr
     ours = yaml.safe_load(proc.stdout)
     theirs = yaml.safe_load(
         (paper_checkout / "compiled/report/derivation.checkout.yaml").read_text()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +11,7 @@ import pytest
 import yaml
 
 from bot.spec.schema import MODELS, schema_for
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, emac
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
@@ -26,9 +24,8 @@ def test_committed_schema_matches_the_models(kind: str) -> None:
 
 
 def test_cli_prints_the_journey_intent_schema() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "schema"], capture_output=True, text=True, check=True
-    )
+    proc = emac("schema")
+    assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
     assert schema["$id"].endswith("/JourneyIntent.json")
     assert schema["additionalProperties"] is False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from bot.cli import main
 from bot.compile.pipeline import load_models
 from bot.spec.errors import SpecError
+from tests.conftest import emac
 
 GOOD = """\
 apiVersion: emac.dev/v1alpha1
@@ -202,11 +201,7 @@ def test_cli_exits_2_with_the_message_and_no_traceback(
 
 def test_cli_subprocess_never_prints_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "journey.yaml").write_bytes(b"\xff\xfe not utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "compile", str(tmp_path / "journey.yaml")],
-        capture_output=True,
-        text=True,
-    )
+    proc = emac("compile", str(tmp_path / "journey.yaml"))
     assert proc.returncode == 2
     assert "not UTF-8 text" in proc.stderr
     assert "Traceback" not in proc.stderr
