@@ -13,6 +13,7 @@ import yaml
 from bot.compile.availability import AvailabilityError
 from bot.discover import commands as discovery
 from bot.emit.artifacts import RULES_FORMATS
+from bot.github.settings import SettingsError
 from bot.review.gitread import MissingCommitError
 from bot.review.model import ReviewResult
 from bot.spec.errors import SpecError
@@ -300,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:
+        print(f"emac: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except MissingCommitError as exc:
         print(f"emac: {exc}", file=sys.stderr)
