@@ -35,3 +35,11 @@ def series(*children: Node) -> Node:
 
 def race(*children: Node) -> Node:
     return op("race", *children)
+
+
+def accepted_model_yaml(journey: str, *, confidence: float) -> str:
+    """An AcceptedJourneyModel file that only states how much its evidence is trusted."""
+    return (
+        "apiVersion: emac.dev/v1alpha1\nkind: AcceptedJourneyModel\nmetadata:\n"
+        f"  name: {journey}\nspec:\n  confidence:\n    overall: {confidence}\n"
+    )

@@ -14,6 +14,7 @@ import pytest
 from bot.github.action import CHECK_NAME, default_github, run_action
 from bot.github.payloads import STICKY_MARKER
 from bot.review.demo import DEMO_AUTHOR, DemoRepo, build_demo_repo
+from tests.builders import accepted_model_yaml
 from tests.fakegithub import FakeGitHub, webhook_payload
 
 REPO = "Codertocat/Hello-World"  # the repository named in the recorded webhook payloads
@@ -222,15 +223,7 @@ def docs_only_commit(demo: DemoRepo) -> str:
     return commit.hexsha
 
 
-FEED_ACCEPTED_AT_LOW_CONFIDENCE = """\
-apiVersion: emac.dev/v1alpha1
-kind: AcceptedJourneyModel
-metadata:
-  name: feed
-spec:
-  confidence:
-    overall: 0.6
-"""
+FEED_ACCEPTED_AT_LOW_CONFIDENCE = accepted_model_yaml("feed", confidence=0.6)
 
 
 def low_confidence_commit(demo: DemoRepo) -> str:

@@ -37,7 +37,7 @@ from bot.review.render import (
     middle_truncate,
     render_comment,
 )
-from tests.builders import leaf, race, series
+from tests.builders import accepted_model_yaml, leaf, race, series
 from tests.conftest import FIXTURES, require_binary
 
 MERMAID_VERSION = "11.17.2"
@@ -56,15 +56,7 @@ SUMMARY_HEADER = [
     "Budget used (pessimistic)",
 ]
 CAUSE_HEADER = ["Where", "Field", "Change", "Source"]
-FEED_ACCEPTED_AT_LOW_CONFIDENCE = """\
-apiVersion: emac.dev/v1alpha1
-kind: AcceptedJourneyModel
-metadata:
-  name: feed
-spec:
-  confidence:
-    overall: 0.6
-"""
+FEED_ACCEPTED_AT_LOW_CONFIDENCE = accepted_model_yaml("feed", confidence=0.6)
 
 
 # --- GFM rendering and a small HTML tree ------------------------------------------------------
