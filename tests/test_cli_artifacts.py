@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.builders import accepted_model_yaml
 from tests.conftest import FIXTURES, emac
 
 
@@ -88,10 +89,7 @@ def test_guard_allows_on_a_passing_journey(shop: Path) -> None:
 
 
 def test_guard_needs_review_when_the_accepted_model_is_weak(shop: Path) -> None:
-    (shop / "model.yaml").write_text(
-        "apiVersion: emac.dev/v1alpha1\nkind: AcceptedJourneyModel\nmetadata: {name: checkout}\n"
-        "spec:\n  confidence: {overall: 0.5}\n"
-    )
+    (shop / "model.yaml").write_text(accepted_model_yaml("checkout", confidence=0.5))
     spec = shop / "spec/checkout.yaml"
     spec.write_text(spec.read_text().replace("target: 0.995", "target: 0.99", 1))
     proc = emac("guard", "promote-canary", "--journey", "checkout", str(shop))
