@@ -110,11 +110,6 @@ def _block_string(value: str, indent: int) -> list[str] | None:
     return out
 
 
-def _key(key: Any) -> str:
-    text = _scalar(key if isinstance(key, str) else str(key))
-    return text
-
-
 def _write(value: Any, indent: int, out: list[str], prefix: str) -> None:
     """Append `value` under `prefix` (the text before it on its first line)."""
     pad = " " * indent
@@ -126,7 +121,7 @@ def _write(value: Any, indent: int, out: list[str], prefix: str) -> None:
         for key, item in value.items():
             lead = prefix if first else pad
             first = False
-            head = f"{lead}{_key(key)}:"
+            head = f"{lead}{_scalar(str(key))}:"
             if isinstance(item, dict) and item:
                 out.append(head)
                 _write(item, indent + 2, out, " " * (indent + 2))
