@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the GitHub App webhook service (gunicorn) and a worker")
     p.add_argument("--bind", default="0.0.0.0:8080")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=4)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument(
         "--no-worker",
