@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -16,6 +17,7 @@ MARKER = "<!-- emac-bot:sticky -->"
 COMMENT_LIMIT = 65_536
 CHECK_TEXT_LIMIT = 65_535
 CHECK_SUMMARY_LIMIT = 65_535
+_ERROR_LOCATION = re.compile(r"^(.+?):(\d+):(\d+): (.*)$")  # file:line:col: message
 ICONS = {"PASS": "✅", "FAIL": "❌", "REVIEW": "⚠️", None: "✅"}
 
 
@@ -237,8 +239,6 @@ def render_job_summary(result: ReviewResult) -> str:
 
 
 def _annotations(result: ReviewResult) -> list[dict[str, Any]]:
-    import re
-
     out: list[dict[str, Any]] = []
     level = {"FAIL": "failure", "REVIEW": "warning", "PASS": "notice"}
     for j in result.journeys:
@@ -257,7 +257,7 @@ def _annotations(result: ReviewResult) -> list[dict[str, Any]]:
                 }
             )
     for e in result.errors:
-        m = re.match(r"^(.+?):(\d+):(\d+): (.*)$", e)
+        m = _ERROR_LOCATION.match(e)
         if m:
             line = int(m.group(2))
             out.append(
