@@ -56,8 +56,10 @@ from typing import TypeVar
 
 import numpy as np
 
+from bot.compile import latency_bounds as anydep
 from bot.compile import latency_grid as grid
-from bot.compile.latency_grid import Array, Attempt, GridCdf, Knots, Levels
+from bot.compile.latency_bounds import Levels
+from bot.compile.latency_grid import Array, Attempt, GridCdf, Knots
 from bot.compile.result import QuantileBound
 from bot.spec.domain import ComponentModel, Node
 
@@ -272,7 +274,8 @@ class _Engine:
                 continue
             lo, hi = grid.cdf_at(est.latency, tau)
             self.factors[key] = TimeoutFactor(
-                (lo + hi) / 2.0, float(grid.level_cdf(bnd.success, np.array([tau]), self.levels)[0])
+                (lo + hi) / 2.0,
+                float(anydep.level_cdf(bnd.success, np.array([tau]), self.levels)[0]),
             )
 
     # --- independence ---------------------------------------------------------------------------
@@ -308,7 +311,9 @@ class _Engine:
                 math.prod(c.ok_lo for c in ce),
                 math.prod(c.ok_hi for c in ce),
                 grid.pointwise([c.latency for c in ce], lambda r: r.prod(axis=0), k),
-                grid.pointwise([c.success for c in ce] + fail, lambda r: grid.some_failed(r, n), k)
+                grid.pointwise(
+                    [c.success for c in ce] + fail, lambda r: anydep.some_failed(r, n), k
+                )
                 if need
                 else None,
             )
@@ -337,8 +342,8 @@ class _Engine:
             )
         n, req = len(succ), node.required  # quorum
         return _conditioned(
-            grid.pointwise(succ, lambda r: grid.at_least(r, req), k),
-            grid.pointwise(succ + fail, lambda r: grid.all_done_too_few(r, n, req), k)
+            grid.pointwise(succ, lambda r: anydep.at_least(r, req), k),
+            grid.pointwise(succ + fail, lambda r: anydep.all_done_too_few(r, n, req), k)
             if need
             else None,
         )
@@ -382,7 +387,7 @@ class _Engine:
     # --- any dependence -------------------------------------------------------------------------
 
     def _sum(self, bounds: list[Array]) -> Array:
-        return _balanced(bounds, lambda a, b: grid.minplus(a, b, self.levels))
+        return _balanced(bounds, lambda a, b: anydep.minplus(a, b, self.levels))
 
     def _bound(self, node: Node, cb: list[_Bound], need: bool) -> _Bound:
         lv, op = self.levels, node.op
@@ -398,8 +403,8 @@ class _Engine:
             if op == "series":
                 return _Bound(self._sum(succ), self._sum(dur) if need else None, a)
             return _Bound(
-                grid.linear_bound(succ, ones, zeros, eps, lv),
-                grid.linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                anydep.linear_bound(succ, ones, zeros, eps, lv),
+                anydep.linear_bound(dur, ones, zeros, eps, lv) if need else None,
                 a,
             )
         if op == "race":
@@ -407,18 +412,20 @@ class _Engine:
         if op == "branch":
             w = list(node.weights)
             a = float(np.dot(w, avail))
-            joint = grid.linear_bound(succ, list(np.multiply(w, avail)), zeros, eps - (1.0 - a), lv)
-            conditional = grid.linear_bound(succ, w, zeros, eps * a, lv)
+            joint = anydep.linear_bound(
+                succ, list(np.multiply(w, avail)), zeros, eps - (1.0 - a), lv
+            )
+            conditional = anydep.linear_bound(succ, w, zeros, eps * a, lv)
             return _Bound(
                 np.minimum(joint, conditional),
-                grid.linear_bound(dur, w, zeros, eps - (1.0 - sum(w)), lv) if need else None,
+                anydep.linear_bound(dur, w, zeros, eps - (1.0 - sum(w)), lv) if need else None,
                 a,
             )
         if op == "quorum":
             return _Bound(
-                grid.quorum_bound(succ, avail, node.required, lv),
-                grid.linear_bound(dur, ones, zeros, eps, lv) if need else None,
-                float(grid.frechet_at_least(avail[:, None], node.required)[0]),
+                anydep.quorum_bound(succ, avail, node.required, lv),
+                anydep.linear_bound(dur, ones, zeros, eps, lv) if need else None,
+                float(anydep.frechet_at_least(avail[:, None], node.required)[0]),
             )
         if op in ("fallback", "retry"):
             tau = node.timeout
@@ -426,12 +433,12 @@ class _Engine:
             within = (
                 np.ones(len(cb))
                 if tau is None
-                else np.array([grid.level_cdf(q, np.array([tau]), lv)[0] for q in succ])
+                else np.array([anydep.level_cdf(q, np.array([tau]), lv)[0] for q in succ])
             )
             total = (
                 self._sum(cut)
                 if op == "fallback"
-                else grid.repeat(cut[0], node.attempts, lambda x, y: grid.minplus(x, y, lv))
+                else anydep.repeat(cut[0], node.attempts, lambda x, y: anydep.minplus(x, y, lv))
             )
             return _Bound(total, total, float(np.max(avail * within)))
         if op == "optional":
@@ -458,13 +465,13 @@ class _Engine:
         succ = [b.success for b in cb]
         # One branch alone: P(ok_i, T_i ≤ t) ≥ A_i·L_i(t); or: a late success needs some branch
         # late, P(ok, T > t) ≤ Σ(1 − L_i), conditioned on P(ok) ≥ A.
-        alone = grid.any_alone(succ, [b.availability for b in cb], shifts, lv)
+        alone = anydep.any_alone(succ, [b.availability for b in cb], shifts, lv)
         success = np.minimum(
-            alone, grid.linear_bound(succ, [1.0] * len(cb), shifts, lv.eps * a, lv)
+            alone, anydep.linear_bound(succ, [1.0] * len(cb), shifts, lv.eps * a, lv)
         )
         dur = [b.duration for b in cb if b.duration is not None]
         return _Bound(
             success,
-            grid.linear_bound(dur, [1.0] * len(cb), shifts, lv.eps, lv) if need else None,
+            anydep.linear_bound(dur, [1.0] * len(cb), shifts, lv.eps, lv) if need else None,
             a,
         )
