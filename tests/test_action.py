@@ -282,12 +282,17 @@ def test_a_docs_only_pull_request_gets_a_success_check_and_no_comment(
 
     assert code == 0
     (run_id,) = fake.repos[REPO].check_runs
+    # The bot only looks for a comment an earlier head left (to bring it up to date); there is
+    # none, so nothing is written.
     assert fake.sequence() == [
         ("POST", f"/repos/{REPO}/check-runs"),
         ("PATCH", f"/repos/{REPO}/check-runs/{run_id}"),
+        ("GET", f"/repos/{REPO}/pulls/{PR}"),
+        ("GET", f"/repos/{REPO}/issues/{PR}/comments?per_page=100"),
     ]
     assert fake.calls[1].body["conclusion"] == "success"
     assert fake.calls[1].body["output"]["title"] == "No journey affected"
+    assert fake.repos[REPO].comments.get(PR, []) == []
     assert error_lines(capsys.readouterr().out) == []
     outputs = run.outputs()
     assert (outputs["decision"], outputs["conclusion"], outputs["journeys"]) == (

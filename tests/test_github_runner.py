@@ -129,7 +129,8 @@ def test_a_docs_only_pr_gets_a_success_check_and_no_comment(
     head = scene.push("README.md", "Shop journeys.\n\nNow with more words.\n", "docs")
     outcome = scene.review(head)
     assert outcome.conclusion == "success"  # type: ignore[attr-defined]
-    assert outcome.comment is None  # type: ignore[attr-defined]
+    assert outcome.comment is CommentOutcome.ABSENT  # type: ignore[attr-defined]
+    assert fake.repo(REPO).comments.get(PR, []) == []
     runs = list(fake.repo(REPO).check_runs.values())
     assert runs[-1]["conclusion"] == "success"
     assert runs[-1]["output"]["title"] == "No journey affected"
@@ -171,3 +172,19 @@ def test_emac_accept_puts_the_accepted_model_in_the_followup(
     files = fake.branch_files(REPO, f"emac/regenerate/{PR}")
     accepted = files["model/accepted.checkout.yaml"].decode()
     assert "payment.network=net-a" in accepted
+
+
+def test_a_later_head_that_touches_no_journey_updates_the_old_comment(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    scene = Scene(fake, tmp_path)
+    scene.review(scene.demo.head)
+    # The author reverts the spec change: the PR no longer touches any journey.
+    origin = git.Repo(scene.demo.path)
+    base_spec = origin.git.show(f"{scene.demo.base}:{SPEC}")
+    head = scene.push(SPEC, base_spec + "\n", "revert the network move")
+    outcome = scene.review(head)
+    assert outcome.conclusion == "success"  # type: ignore[attr-defined]
+    assert outcome.comment is CommentOutcome.UPDATED  # type: ignore[attr-defined]
+    (comment,) = fake.repo(REPO).comments[PR]
+    assert "No journey is affected by this pull request" in comment["body"]

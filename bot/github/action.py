@@ -198,7 +198,9 @@ class GitHubReport:
         except GitHubCallError as exc:
             self._refused(exc)
 
-    def comment(self, pr_number: int, body: str, committed_at: datetime | None) -> None:
+    def comment(
+        self, pr_number: int, body: str, committed_at: datetime | None, *, update_only: bool
+    ) -> None:
         try:
             outcome = self._gateway.upsert_sticky_comment(
                 self._ctx.repository,
@@ -207,6 +209,7 @@ class GitHubReport:
                 marker=MARKER,
                 head_sha=self._ctx.event.head,
                 head_committed_at=committed_at,
+                update_only=update_only,
             )
         except GitHubCallError as exc:
             self._refused(exc)
@@ -216,10 +219,14 @@ class GitHubReport:
 
 
 def _wants_comment(ctx: ActionContext, result: ReviewResult) -> bool:
+    """Comment unless disabled; an unaffected PR only updates a comment an earlier head left
+    (see `_update_only`), so a stale FAIL table never sits beside a green check."""
     mode = result.config.comment.mode  # `.emac.yml` at head
-    if not ctx.comment or ctx.event.pr_number is None or mode == "never":
-        return False
-    return mode == "always" or result.affected
+    return ctx.comment and ctx.event.pr_number is not None and mode != "never"
+
+
+def _update_only(result: ReviewResult) -> bool:
+    return result.config.comment.mode == "on-change" and not result.affected
 
 
 def _review(ctx: ActionContext) -> tuple[ReviewResult, datetime]:
@@ -285,7 +292,12 @@ def run_action(env: Mapping[str, str], *, github_factory: GitHubFactory = defaul
     if report is not None:
         report.finish(check)
         if ctx.event.pr_number is not None and _wants_comment(ctx, result):
-            report.comment(ctx.event.pr_number, _visible_comment(result), committed_at)
+            report.comment(
+                ctx.event.pr_number,
+                _visible_comment(result),
+                committed_at,
+                update_only=_update_only(result),
+            )
     _write_runner_files(ctx, render_job_summary(result), action_outputs(result, conclusion))
     _say(f"{CHECK_NAME}: {conclusion} ({check.title.removeprefix('EmaC: ')})")
     code = exit_code_for(conclusion)

@@ -40,6 +40,7 @@ class CommentOutcome(enum.StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"  # same text already posted: no write
     STALE = "stale"  # the head we wrote for is no longer the PR head (or is older): no write
+    ABSENT = "absent"  # update_only and there is no comment to update: no write
 
 
 class FollowupStatus(enum.StrEnum):
@@ -202,12 +203,14 @@ class GitHubGateway:
         head_sha: str,
         head_committed_at: datetime | None = None,
         author_login: str | None = None,
+        update_only: bool = False,
     ) -> CommentOutcome:
         """Create or edit the PR's one comment carrying `marker`, written for `head_sha`.
 
         Writes nothing when `head_sha` is no longer the PR head, when the comment already says
         exactly this, or when the comment records a later commit time than `head_committed_at`.
         `author_login`, when given, only counts comments by that user as the sticky one.
+        `update_only` edits an existing comment but never creates one (outcome ABSENT).
         """
         _check_repo(repo)
         payload = payloads.sticky_comment_payload(
@@ -217,6 +220,8 @@ class GitHubGateway:
         if str(pull["head"]["sha"]).lower() != head_sha.lower():
             return CommentOutcome.STALE
         existing = self._find_sticky(repo, pr_number, marker, author_login)
+        if existing is None and update_only:
+            return CommentOutcome.ABSENT
         if existing is None:
             self._call(
                 f"create sticky comment on {repo}#{pr_number}",

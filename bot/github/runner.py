@@ -157,7 +157,10 @@ def review_pull_request(
     )
     comment: CommentOutcome | None = None
     mode = result.config.comment.mode
-    if mode == "always" or (mode == "on-change" and result.affected):
+    if mode != "never":
+        # on-change: a PR that no longer touches any journey still gets its earlier comment
+        # brought up to date (a stale FAIL table next to a green check misleads), but a PR
+        # that never touched one gets no comment at all.
         comment = gateway.upsert_sticky_comment(
             repo,
             pr_number,
@@ -165,6 +168,7 @@ def review_pull_request(
             marker=MARKER,
             head_sha=head_sha,
             author_login=bot_login,
+            update_only=mode == "on-change" and not result.affected,
         )
     check = complete_check(gateway, repo, check_id, result)
     log.info(
