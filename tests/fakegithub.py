@@ -314,8 +314,9 @@ class FakeGitHub:
         state.pulls[number] = pull
         return pull
 
-    def adopt_git_commit(self, repo: str, git_dir: Path, sha: str, *, author: str = "Codertocat"
-                         ) -> str:
+    def adopt_git_commit(
+        self, repo: str, git_dir: Path, sha: str, *, author: str = "Codertocat"
+    ) -> str:
         """Mirror a real commit (its files, under its real sha) so a real clone and the fake
         GitHub agree on what the PR head holds."""
         commit = git.Repo(git_dir).commit(sha)
