@@ -216,7 +216,9 @@ def test_a_job_whose_worker_is_killed_runs_to_completion_exactly_once_more(
 
 
 def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(make_queue) -> None:  # type: ignore[no-untyped-def]
-    queue = make_queue(lease=1)
+    # Leases of 2 s (heartbeats every 2/3 s): on a busy 2-core CI machine a 1 s lease left too
+    # little room for a heartbeat delayed by the scheduler, and the job ran twice.
+    queue = make_queue(lease=2)
     slow = review(1, "slow", "d-slow")
     release = threading.Event()
 
@@ -227,12 +229,12 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(make_queue) -> None:
     calls: list[Job] = []
     queue.enqueue(slow)
     with (
-        worker_thread(queue, handler, lease_seconds=1),
-        worker_thread(queue, handler, lease_seconds=1),
+        worker_thread(queue, handler, lease_seconds=2),
+        worker_thread(queue, handler, lease_seconds=2),
     ):
         wait_until(lambda: len(calls) == 1, what="slow job started")
         # Three leases pass while the job runs; the other worker keeps reconciling meanwhile.
-        time.sleep(3.5)
+        time.sleep(6.5)
         release.set()
         wait_until(lambda: drained(queue), what="slow job finished")
     assert calls == [slow]
