@@ -141,3 +141,20 @@ def test_recompute_from_a_maintainer_reviews_the_current_head(app: App) -> None:
     app.work()
     (run,) = app.fake.repo(REPO).check_runs.values()
     assert run["head_sha"] == app.demo.head and run["conclusion"] == "failure"
+
+
+def test_the_regenerate_button_refreshes_the_followup_pr(app: App) -> None:
+    """The recorded requested_action delivery, pointed at our PR with our button's id."""
+    data = copy.deepcopy(payload("check_run/requested_action.payload.json"))
+    data["requested_action"]["identifier"] = "regenerate-artifacts"
+    data["check_run"]["head_sha"] = app.demo.head
+    data["check_run"]["pull_requests"][0]["number"] = PR
+    data["repository"] = payload("pull_request/synchronize.payload.json")["repository"]
+    data["installation"] = {"id": 1}
+    app.fake.set_permission(REPO, data["sender"]["login"], "write")
+    with serving(create_app(app.settings, app.queue)) as server:
+        assert server.deliver("check_run", "d-6", data).status == 202
+    (job,) = app.work()
+    assert job.action_identifier == "regenerate-artifacts"
+    files = app.fake.branch_files(REPO, f"emac/regenerate/{PR}")
+    assert "checkout/compiled/checkout/report/derivation.checkout.yaml" in files

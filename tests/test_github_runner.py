@@ -77,6 +77,8 @@ def test_a_pr_that_shares_the_payment_domain_fails_with_comment_check_and_follow
         a["path"] == SPEC and "card-network-west → card-network" in a["message"]
         for a in annotations
     )
+    completion = next(c for c in fake.calls if c.method == "PATCH" and "/check-runs/" in c.path)
+    assert [b["identifier"] for b in completion.body["actions"]] == ["regenerate-artifacts"]
     (comment,) = state.comments[PR]
     assert "0.99747706 → **0.99251449** (-0.00496257)" in comment["body"]
     assert f"`{SPEC}:" in comment["body"]
@@ -172,6 +174,9 @@ def test_emac_accept_puts_the_accepted_model_in_the_followup(
     files = fake.branch_files(REPO, f"emac/regenerate/{PR}")
     accepted = files["model/accepted.checkout.yaml"].decode()
     assert "payment.network=net-a" in accepted
+    completion = next(c for c in fake.calls if c.method == "PATCH" and "/check-runs/" in c.path)
+    buttons = [b["identifier"] for b in completion.body["actions"]]
+    assert buttons == ["accept-model", "regenerate-artifacts"]
 
 
 def test_a_later_head_that_touches_no_journey_updates_the_old_comment(

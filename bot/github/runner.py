@@ -88,6 +88,28 @@ def _followup(
     )
 
 
+ACCEPT_MODEL = {
+    "label": "Accept model",
+    "description": "Accept the model the configs imply",
+    "identifier": "accept-model",
+}
+REGENERATE = {
+    "label": "Regenerate artifacts",
+    "description": "Refresh the follow-up pull request",
+    "identifier": "regenerate-artifacts",
+}
+
+
+def check_actions(result: ReviewResult) -> list[dict[str, str]]:
+    """Buttons on the check run: what a maintainer can do about this result in one click."""
+    actions = []
+    if result.model_updates:
+        actions.append(ACCEPT_MODEL)
+    if result.stale_artifacts:
+        actions.append(REGENERATE)
+    return actions
+
+
 def complete_check(
     gateway: GitHubGateway, repo: str, check_id: int, result: ReviewResult
 ) -> CheckOutput:
@@ -100,6 +122,7 @@ def complete_check(
         summary=check.summary,
         text=check.text,
         annotations=check.annotations,
+        actions=check_actions(result),
     )
     return check
 
