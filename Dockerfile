@@ -19,6 +19,9 @@ RUN apt-get update \
 FROM ${PYTHON_IMAGE} AS builder
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# bot/templates and bot/fixtures link to these top-level folders: the wheel takes their files.
+COPY templates ./templates
+COPY fixtures ./fixtures
 COPY bot ./bot
 RUN python -m venv /opt/emac \
     && /opt/emac/bin/pip install --no-cache-dir .
