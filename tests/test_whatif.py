@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from bot.compile.availability import node_bounds
-from bot.compile.pipeline import compile_paths, timeout_factors_for
+from bot.compile.pipeline import compile_paths
 from bot.compile.whatif import _replace_node, rebound_for, reduced_group, reduced_timeouts
 from tests.conftest import FIXTURES
 
@@ -18,7 +18,7 @@ from tests.conftest import FIXTURES
 def test_rebound_matches_a_full_recompile_for_every_reduction(journey: str) -> None:
     (cj,) = compile_paths([FIXTURES / journey])
     rebound = rebound_for(cj)
-    timeouts = timeout_factors_for(cj.model)
+    timeouts = cj.timeouts
     checked = 0
     for group in cj.model.root.walk():
         if group.op not in ("race", "fallback", "retry", "quorum", "branch"):

@@ -18,18 +18,10 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from bot.compile.result import AvailabilityBounds
+from bot.compile.result import AvailabilityBounds, TimeoutFactor
 from bot.spec.domain import ComponentModel, Node
 
 MAX_CONDITIONED = 16  # 2^16 assignments of shared components at one node
-
-
-@dataclass(frozen=True)
-class TimeoutFactor:
-    """P(attempt finishes within its timeout): independence estimate and any-dependence bound."""
-
-    estimate: float
-    lower: float
 
 
 class AvailabilityError(ValueError):

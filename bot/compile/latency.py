@@ -60,7 +60,7 @@ from bot.compile import latency_bounds as anydep
 from bot.compile import latency_grid as grid
 from bot.compile.latency_bounds import Levels
 from bot.compile.latency_grid import Array, Attempt, GridCdf, Knots
-from bot.compile.result import QuantileBound
+from bot.compile.result import QuantileBound, TimeoutFactor
 from bot.spec.domain import ComponentModel, Node
 
 T = TypeVar("T")
@@ -70,14 +70,6 @@ MIN_GRID_POINTS = 16
 FINE = 8
 # Children of these operators must also report how long a failed attempt takes.
 _NEEDS_FAILURES = frozenset({"fallback", "retry", "optional"})
-
-
-@dataclass(frozen=True)
-class TimeoutFactor:
-    """P(attempt latency ≤ timeout) of a node that carries a timeout: the F(τ) of a·F(τ)."""
-
-    estimate: float  # under independence
-    lower: float  # sound under any dependence between hops
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.compile import availability, budgets, decision, latency
-from bot.compile.result import CompiledJourney, QuantileBound
+from bot.compile.result import CompiledJourney, QuantileBound, TimeoutFactor
 from bot.gcpause import without_gc
 from bot.spec.build import build_journeys
 from bot.spec.domain import REPORTED_QUANTILES, JourneyModel
@@ -21,19 +21,14 @@ from bot.spec.loader import (
 from bot.spec.yamlpos import YamlDocument
 
 
-def timeout_factors_for(model: JourneyModel) -> dict[str, availability.TimeoutFactor]:
-    """P(within timeout) for every node that carries one, from the leaves' latency evidence."""
-    factors = latency.timeout_factors(model.root, model.components)
-    return {k: availability.TimeoutFactor(v.estimate, v.lower) for k, v in factors.items()}
-
-
 def _latency(
     model: JourneyModel,
-) -> tuple[dict[str, availability.TimeoutFactor], dict[str, QuantileBound] | None]:
+) -> tuple[dict[str, TimeoutFactor], dict[str, QuantileBound] | None]:
+    """P(within timeout) for every node that carries one, and the journey's latency quantiles."""
     quantiles = dict(REPORTED_QUANTILES)
     if model.objective.latency_key and model.objective.latency_quantile:
         quantiles.setdefault(model.objective.latency_key, model.objective.latency_quantile)
-    return timeout_factors_for(model), latency.compile_latency(
+    return latency.timeout_factors(model.root, model.components), latency.compile_latency(
         model.root, model.components, quantiles
     )
 
@@ -65,6 +60,7 @@ def compile_model(
         confidence=confidence,
         flags=flags,
         provenance=dict(model.provenance),
+        timeouts=timeouts,
     )
 
 

@@ -13,6 +13,14 @@ BOUND_NAMES: tuple[BoundName, ...] = ("optimistic", "pessimistic", "worstCase")
 
 
 @dataclass(frozen=True)
+class TimeoutFactor:
+    """P(attempt latency ≤ timeout) of a node that carries a timeout: the F(τ) of a·F(τ)."""
+
+    estimate: float  # under independence
+    lower: float  # sound under any dependence between hops
+
+
+@dataclass(frozen=True)
 class AvailabilityBounds:
     """Journey (or node) success probability under three correlation assumptions."""
 
@@ -99,6 +107,8 @@ class CompiledJourney:
     confidence: float | None
     flags: list[str] = field(default_factory=list)
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    # P(within timeout) per node carrying one, as the bounds used them (what-ifs reuse them).
+    timeouts: dict[str, TimeoutFactor] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

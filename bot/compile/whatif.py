@@ -6,13 +6,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 
 from bot.compile.availability import (
-    TimeoutFactor,
     alternative_key,
     make_rules,
     node_bounds,
     sharing_groups,
 )
-from bot.compile.result import CompiledJourney
+from bot.compile.result import CompiledJourney, TimeoutFactor
 from bot.compile.sensitivity import PathEvaluator
 from bot.spec.domain import Node
 
@@ -47,10 +46,8 @@ def rebound_for(cj: CompiledJourney) -> Callable[[Node, tuple[int, ...]], float]
     (the what-if changes structure only). Optimistic bounds that condition on repeated
     components are recomputed whole.
     """
-    from bot.compile.pipeline import timeout_factors_for
-
     model = cj.model
-    timeouts = timeout_factors_for(model)
+    timeouts = cj.timeouts
     rules = make_rules(model.root, model.components, timeouts)[cj.gating_bound]
     evaluator = PathEvaluator(model.root, rules)
 
