@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import github
@@ -43,6 +43,8 @@ class JobHandlers:
     mirror: GitMirror
     bot_login: str
     gateway_for: Callable[[int], GitHubGateway]
+    # Installation of each repository seen in a job: the git mirror fetches with its token.
+    installations: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, job: Job) -> None:
         handler = {
@@ -58,6 +60,7 @@ class JobHandlers:
     def _gateway(self, job: Job) -> GitHubGateway:
         if job.installation_id is None:
             raise ValueError(f"job {job.job_id} has no installation id")
+        self.installations[job.repo] = job.installation_id
         return self.gateway_for(job.installation_id)
 
     def review(self, job: Job) -> None:
@@ -139,23 +142,12 @@ def make_handlers(
             github.Github(auth=github.Auth.Token(token), base_url=settings.api_url)
         )
 
+    installations: dict[str, int] = {}
+
     def token_for(repo: str) -> str | None:
-        installation = _installation_of(auth, repo)
+        installation = installations.get(repo)
         return auth.installation_token(installation) if installation else None
 
     mirror = GitMirror(cache_dir, lambda repo: f"{base}/{repo}.git", token_for)
-    return JobHandlers(settings, auth, queue, mirror, bot_login or bot_login_of(auth), gateway_for)
-
-
-def _installation_of(auth: GitHubAppAuth, repo: str) -> int | None:
-    response = requests.get(
-        f"{auth.api_url}/repos/{repo}/installation",
-        timeout=30,
-        headers={
-            "Authorization": f"Bearer {auth.app_jwt()}",
-            "Accept": "application/vnd.github+json",
-        },
-    )
-    if response.status_code != 200:
-        return None
-    return int(response.json()["id"])
+    login = bot_login or bot_login_of(auth)
+    return JobHandlers(settings, auth, queue, mirror, login, gateway_for, installations)
