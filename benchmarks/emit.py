@@ -18,7 +18,7 @@ import pstats
 import random
 import time
 
-from specgen import SLO_TEMPLATE, group_step, machine
+from specgen import SLO_TEMPLATE, governance, group_step, machine
 
 from bot.compile.pipeline import compile_texts
 from bot.emit.artifacts import all_artifacts
@@ -51,17 +51,6 @@ spec:
 FOOTER = """\
   failureDomains:
     rules: [{name: zone-1}, {name: zone-2}, {name: zone-3}]
-  governance:
-    useBoundsForAutomation:
-      availability: pessimistic
-      latency: upperConfidence
-    alerts:
-      sloBudgetWindow: 30d
-    progressiveDelivery:
-      provider: argo-rollouts
-      gate:
-        maxCanaryBurnRate: 1.0
-        maxP99LatencySeconds: 5
 """
 
 
@@ -103,6 +92,7 @@ def journey_text(journey: int, leaves: int, seed: int = 11) -> str:
         + "  components:\n"
         + "".join(blocks)
         + FOOTER
+        + governance(max_p99_seconds=5)
         + "".join(slos)
     )
 

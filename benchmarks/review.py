@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import git
-from specgen import SLO_TEMPLATE, machine
+from specgen import SLO_TEMPLATE, governance, machine
 
 from bot.review.pipeline import review_revisions
 
@@ -88,17 +88,6 @@ spec:
       - {{name: zone-2, kind: inferred, source: kubernetes, key: topology.kubernetes.io/zone}}
       - {{name: zone-3, kind: inferred, source: kubernetes, key: topology.kubernetes.io/zone}}
       - {{name: db-cluster, kind: declared, description: both databases share one cluster}}
-  governance:
-    useBoundsForAutomation:
-      availability: pessimistic
-      latency: upperConfidence
-    alerts:
-      sloBudgetWindow: 30d
-    progressiveDelivery:
-      provider: argo-rollouts
-      gate:
-        maxCanaryBurnRate: 1.0
-        maxP99LatencySeconds: 2.5
 """
 
 
@@ -128,6 +117,7 @@ def journey_files(index: int, rng: random.Random) -> dict[str, str]:
     components = "".join(_component(name, leaf, rng) for leaf in [*leaves, "audit"])
     files = {
         f"journeys/{name}/spec.yaml": SPEC.format(name=name, target=0.99, components=components)
+        + governance(max_p99_seconds=2.5)
     }
     for leaf in SLO_LEAVES:
         comp = f"{name}-{leaf}"

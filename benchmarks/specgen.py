@@ -54,6 +54,23 @@ def group_step(kind: str, names: list[str], *, hedged: bool = False) -> str:
     return f"      - type: {kind}\n{extra}        {key}:\n{refs}"
 
 
+def governance(*, max_p99_seconds: float) -> str:
+    """The governance block every benchmark journey ends with: conservative gates, Argo."""
+    return (
+        "  governance:\n"
+        "    useBoundsForAutomation:\n"
+        "      availability: pessimistic\n"
+        "      latency: upperConfidence\n"
+        "    alerts:\n"
+        "      sloBudgetWindow: 30d\n"
+        "    progressiveDelivery:\n"
+        "      provider: argo-rollouts\n"
+        "      gate:\n"
+        "        maxCanaryBurnRate: 1.0\n"
+        f"        maxP99LatencySeconds: {max_p99_seconds:g}\n"
+    )
+
+
 def machine() -> str:
     return (
         f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, "
