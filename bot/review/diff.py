@@ -85,8 +85,7 @@ def _fields_on_lines(
         differing = [
             (doc, path)
             for doc, path in candidates
-            if not isinstance(_lookup(doc.data, path)[1], dict | list)
-            and _lookup(doc.data, path) != _lookup(_other_data(others, doc), path)
+            if _scalar_changed(_lookup(doc.data, path), _lookup(_other_data(others, doc), path))
         ]
         if differing:
             out.extend((doc, path, line) for doc, path in differing)
@@ -94,6 +93,11 @@ def _fields_on_lines(
             doc, path = max(candidates, key=lambda c: len(c[1]))
             out.append((doc, path, line))
     return out
+
+
+def _scalar_changed(here: tuple[bool, Any], there: tuple[bool, Any]) -> bool:
+    """A scalar field whose presence or value differs between the two revisions."""
+    return not isinstance(here[1], dict | list) and here != there
 
 
 def _other_data(others: dict[int, YamlDocument], doc: YamlDocument) -> Any:
