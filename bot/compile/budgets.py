@@ -179,7 +179,7 @@ def contributors(
     for name, lb in leaves.items():
         loss = lb.importance * lb.error_ratio
         if loss > 0:
-            out.append(Contributor("leaf", name, loss, loss, first_leaf[name] or ""))
+            out.append(Contributor("leaf", name, loss, loss, first_leaf[name]))
     return heapq.nsmallest(MAX_CONTRIBUTORS, out, key=lambda c: (-c.loss, c.kind, c.node))
 
 
