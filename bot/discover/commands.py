@@ -40,8 +40,8 @@ from bot.discover.model_build import (
     domain_keys,
     trace_label_keys,
 )
-from bot.discover.trace_infer import infer_trace_evidence
-from bot.discover.traces import read_span_files
+from bot.discover.trace_evidence import InferenceSettings
+from bot.discover.trace_lanes import JourneyReading, infer_files
 from bot.emit.yamlout import dump_yaml
 from bot.spec.delta import (
     BasedOn,
@@ -135,12 +135,13 @@ def discover_files(
 
     keys = domain_keys(model, extra_domain_keys)
     trace_paths = [Path(shown(p)) for p in traces]
-    evidence = infer_trace_evidence(
-        read_span_files(trace_paths),
+    reading = JourneyReading(
         model.leaf_components()[0],
         entry_operation,
-        domain_keys=trace_label_keys(keys),
+        tuple(trace_label_keys(keys)),
+        InferenceSettings(),
     )
+    evidence = infer_files(trace_paths, reading)
     config, config_name = _read_config(configs, keys)
     settings = DiscoverySettings(tuple(extra_domain_keys), config_name, rule_shares)
     discovery = discover_model(model, evidence, config, settings)

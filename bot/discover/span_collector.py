@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from bot.discover.spans import Span, SpanKind
+from bot.discover.spans import Span, SpanAttributes, SpanKind
 from bot.discover.trace_evidence import Provenance
 from bot.gcpause import without_gc
 
@@ -35,9 +35,8 @@ class SpanRecord(NamedTuple):
     file: int
 
 
-def is_cancelled(span: Span) -> bool:
-    """Whether the span ended because its caller gave up (the losing side of a race)."""
-    attrs = span.attributes
+def is_cancelled(attrs: Mapping[str, str]) -> bool:
+    """Whether a span with these attributes ended because its caller gave up (a lost race)."""
     for key in ("otel.status_description", "error.type", "error", "exception.type"):
         text = attrs.get(key)
         if text and "cancel" in text.lower():
@@ -47,6 +46,15 @@ def is_cancelled(span: Span) -> bool:
         or attrs.get("http.status_code") == "499"
         or attrs.get("http.response.status_code") == "499"
     )
+
+
+class CollectorTotals(NamedTuple):
+    """The counts of a collector: spans, traces, spans per service, raw label tallies."""
+
+    spans: int
+    traces: int
+    service_spans: Counter[str]
+    labels: Counter[tuple[str, str, str]]
 
 
 class SpanCollector:
@@ -69,43 +77,103 @@ class SpanCollector:
         self._resources: dict[int, tuple[Mapping[str, str], Counter[str]]] = {}
         self._file_ids: dict[str, int] = {}
         self._strings: dict[str, str] = {}  # one copy of each service/operation name
+        self._absorbed_traces = 0
+
+    @property
+    def trace_count(self) -> int:
+        """Traces kept here plus those counted by collectors absorbed with `absorb`."""
+        return len(self.traces) + self._absorbed_traces
+
+    def totals(self) -> CollectorTotals:
+        """What this collector counted, without its spans (small enough to send anywhere)."""
+        return CollectorTotals(
+            self.span_count, len(self.traces), self.service_spans, self._label_tally()
+        )
+
+    def absorb(self, totals: CollectorTotals) -> None:
+        """Count what another collector counted (its traces stay where they are)."""
+        self.span_count += totals.spans
+        self._absorbed_traces += totals.traces
+        self.service_spans.update(totals.service_spans)
+        self._own_labels.update(totals.labels)
+
+    def file_id(self, file: str) -> int:
+        """The position of `file` in `files`, registering it on first sight."""
+        file_id = self._file_ids.get(file)
+        if file_id is None:
+            file_id = self._file_ids[file] = len(self.files)
+            self.files.append(file)
+        return file_id
 
     def add(self, span: Span) -> None:
-        file_id = self._file_ids.get(span.source.file)
-        if file_id is None:
-            file_id = self._file_ids[span.source.file] = len(self.files)
-            self.files.append(span.source.file)
-        strings = self._strings
-        service = strings.setdefault(span.service, span.service)
-        rec = SpanRecord(
+        attrs = span.attributes
+        self.add_fields(
+            span.trace_id,
             span.span_id,
             span.parent_id,
-            service,
-            strings.setdefault(span.operation, span.operation),
+            span.service,
+            span.operation,
             span.kind,
             span.start_ns,
             span.end_ns,
             span.is_error,
-            span.is_error and is_cancelled(span),
+            attrs.own,
+            attrs.resource,
             span.peer_service,
+            self.file_id(span.source.file),
             span.shared,
             span.follows_from,
+        )
+
+    def add_fields(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_id: str | None,
+        service: str,
+        operation: str,
+        kind: SpanKind,
+        start_ns: int,
+        end_ns: int,
+        is_error: bool,
+        own: dict[str, str],
+        resource: Mapping[str, str],
+        peer_service: str | None,
+        file_id: int,
+        shared: bool = False,
+        follows_from: bool = False,
+    ) -> None:
+        """Keep one span given field by field; a reader on a hot path skips building a Span."""
+        strings = self._strings
+        service = strings.setdefault(service, service)
+        rec = SpanRecord(
+            span_id,
+            parent_id,
+            service,
+            strings.setdefault(operation, operation),
+            kind,
+            start_ns,
+            end_ns,
+            is_error,
+            is_error and is_cancelled(SpanAttributes(own, resource)),
+            peer_service,
+            shared,
+            follows_from,
             file_id,
         )
-        trace = self.traces.get(span.trace_id)
+        trace = self.traces.get(trace_id)
         if trace is None:
-            self.traces[span.trace_id] = [rec]
+            self.traces[trace_id] = [rec]
         else:
             trace.append(rec)
         self.span_count += 1
         self.service_spans[service] += 1
-        resource = span.attributes.resource
-        shared = self._resources.get(id(resource))
-        if shared is None:
-            shared = self._resources[id(resource)] = (resource, Counter())
-        shared[1][service] += 1
+        shared_resource = self._resources.get(id(resource))
+        if shared_resource is None:
+            shared_resource = self._resources[id(resource)] = (resource, Counter())
+        shared_resource[1][service] += 1
         keys, prefixes, labels = self.domain_keys, self.domain_prefixes, self._own_labels
-        for key, value in span.attributes.own.items():
+        for key, value in own.items():
             if key in keys or key.startswith(prefixes):
                 labels[(service, key, value)] += 1
                 hidden = resource.get(key)
@@ -120,6 +188,9 @@ class SpanCollector:
 
     def label_counts(self) -> Counter[tuple[str, str, str]]:
         """How many spans of each service carried each (label, value)."""
+        return +self._label_tally()  # drops labels every span overrode
+
+    def _label_tally(self) -> Counter[tuple[str, str, str]]:
         counts = Counter(self._own_labels)
         keys, prefixes = self.domain_keys, self.domain_prefixes
         for resource, services in self._resources.values():
@@ -127,7 +198,7 @@ class SpanCollector:
                 if key in keys or key.startswith(prefixes):
                     for service, spans in services.items():
                         counts[(service, key, value)] += spans
-        return +counts  # drops labels every span overrode
+        return counts
 
 
 def record_provenance(

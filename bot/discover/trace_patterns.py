@@ -51,6 +51,17 @@ class _PairTally:
     spans: list[SpanRecord] = field(default_factory=list)
     race_spans: list[SpanRecord] = field(default_factory=list)
 
+    def merge(self, later: _PairTally, keep: int) -> None:
+        self.traces += later.traces
+        self.overlapping += later.overlapping
+        self.races += later.races
+        self.hedges += later.hedges
+        self.cancelled += later.cancelled
+        self.winners += later.winners
+        self.hedge_delays += later.hedge_delays
+        self.spans = (self.spans + later.spans)[:keep]
+        self.race_spans = (self.race_spans + later.race_spans)[:keep]
+
 
 @dataclass
 class _RetryTally:
@@ -61,12 +72,25 @@ class _RetryTally:
     max_attempts: int = 0
     spans: list[SpanRecord] = field(default_factory=list)
 
+    def merge(self, later: _RetryTally, keep: int) -> None:
+        self.traces += later.traces
+        self.failures += later.failures
+        self.traces_with_retry += later.traces_with_retry
+        self.retries += later.retries
+        self.max_attempts = max(self.max_attempts, later.max_attempts)
+        self.spans = (self.spans + later.spans)[:keep]
+
 
 @dataclass
 class _FallbackTally:
     fallbacks: int = 0
     violations: int = 0
     spans: list[SpanRecord] = field(default_factory=list)
+
+    def merge(self, later: _FallbackTally, keep: int) -> None:
+        self.fallbacks += later.fallbacks
+        self.violations += later.violations
+        self.spans = (self.spans + later.spans)[:keep]
 
 
 class CallPatterns:
@@ -79,6 +103,15 @@ class CallPatterns:
         self.pairs: dict[tuple[str, str, str], _PairTally] = defaultdict(_PairTally)
         self.retries: dict[tuple[str, str], _RetryTally] = defaultdict(_RetryTally)
         self.fallbacks: dict[tuple[str, str, str], _FallbackTally] = defaultdict(_FallbackTally)
+
+    def merge(self, later: CallPatterns) -> None:
+        """Add the patterns `later` tallied from the traces after this one's (see JourneyTally)."""
+        for pair, tally in later.pairs.items():
+            self.pairs[pair].merge(tally, self.keep)
+        for target, retry in later.retries.items():
+            self.retries[target].merge(retry, self.keep)
+        for fallback, chosen in later.fallbacks.items():
+            self.fallbacks[fallback].merge(chosen, self.keep)
 
     def add(self, calls: dict[int, list[Call]]) -> None:
         pair_seen: dict[tuple[str, str, str], list[tuple[Call, Call]]] = defaultdict(list)

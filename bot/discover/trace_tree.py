@@ -6,7 +6,7 @@ of that span's subtree finds each request's calls, which `CallPatterns` compares
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,6 +45,12 @@ class _EdgeTally:
     errors: int = 0
     spans: list[SpanRecord] = field(default_factory=list)
 
+    def merge(self, later: _EdgeTally, keep: int) -> None:
+        self.traces += later.traces
+        self.calls += later.calls
+        self.errors += later.errors
+        self.spans = (self.spans + later.spans)[:keep]
+
 
 @dataclass
 class _LeafTally:
@@ -53,7 +59,22 @@ class _LeafTally:
     own_errors: int = 0
     cancelled: int = 0
     durations: list[float] = field(default_factory=list)
-    spans: list[SpanRecord] = field(default_factory=list)
+    # Provenance shows the first failed requests, after the successes seen before any failed.
+    ok_spans: list[SpanRecord] = field(default_factory=list)
+    error_spans: list[SpanRecord] = field(default_factory=list)
+
+    def merge(self, later: _LeafTally, keep: int) -> None:
+        if not self.errors:
+            self.ok_spans = (self.ok_spans + later.ok_spans)[:keep]
+        self.error_spans = (self.error_spans + later.error_spans)[:keep]
+        self.requests += later.requests
+        self.errors += later.errors
+        self.own_errors += later.own_errors
+        self.cancelled += later.cancelled
+        self.durations += later.durations
+
+    def spans(self, keep: int) -> list[SpanRecord]:
+        return (self.ok_spans + self.error_spans)[:keep]
 
 
 class JourneyTally:
@@ -81,7 +102,36 @@ class JourneyTally:
         self.server_view: dict[str, _LeafTally] = defaultdict(_LeafTally)
         self.client_view: dict[str, _LeafTally] = defaultdict(_LeafTally)
         self.services: dict[str, None] = {}
-        self.labels = collector.label_counts()
+
+    def __getstate__(self) -> dict[str, object]:
+        # A tally travels between processes without its collector (the spans it was fed).
+        return {**self.__dict__, "collector": None}
+
+    def merge(self, later: JourneyTally) -> None:
+        """Add what `later` tallied from the traces that come after this tally's in the input.
+
+        Merging tallies of consecutive runs of traces gives the tally of all of them, as if
+        one tally had seen every trace in order (provenance keeps the same first spans).
+        """
+        self.journey_traces += later.journey_traces
+        self.journey_spans += later.journey_spans
+        self.orphans += later.orphans
+        self.duplicates += later.duplicates
+        self.unresolved += later.unresolved
+        for key, edge in later.edges.items():
+            if key in self.edges:
+                self.edges[key].merge(edge, self.keep)
+            else:
+                self.edges[key] = edge
+        for mine, theirs in (
+            (self.server_view, later.server_view),
+            (self.client_view, later.client_view),
+        ):
+            for service, leaf in theirs.items():
+                mine[service].merge(leaf, self.keep)
+        for service in later.services:
+            self.services.setdefault(service)
+        self.patterns.merge(later.patterns)
 
     # One trace -------------------------------------------------------------------------------
 
@@ -238,10 +288,10 @@ class JourneyTally:
             tally.errors += 1
             if not any(c.is_error and not c.cancelled for c in calls):
                 tally.own_errors += 1
-            if len(tally.spans) < self.keep:
-                tally.spans.append(rec)
-        elif len(tally.spans) < self.keep and not tally.errors:
-            tally.spans.append(rec)
+            if len(tally.error_spans) < self.keep:
+                tally.error_spans.append(rec)
+        elif len(tally.ok_spans) < self.keep and not tally.errors:
+            tally.ok_spans.append(rec)
 
     # Evidence --------------------------------------------------------------------------------
 
@@ -249,13 +299,14 @@ class JourneyTally:
         n = self.journey_traces
         counts = TraceCounts(
             spans=self.collector.span_count,
-            traces=len(self.collector.traces),
+            traces=self.collector.trace_count,
             journey_traces=n,
             journey_spans=self.journey_spans,
             orphan_spans=self.orphans,
             duplicate_spans=self.duplicates,
             unresolved_calls=self.unresolved,
         )
+        labels = self.collector.label_counts()
         services = dict(self.services)
         for _, callee in self.edges:
             services.setdefault(callee)
@@ -270,7 +321,7 @@ class JourneyTally:
             retries=self.patterns.retry_patterns(),
             fallbacks=self.patterns.fallback_patterns(),
             leaves=tuple(self._leaf_evidence(s) for s in services),
-            domains=tuple(self._domain_evidence(s) for s in services),
+            domains=tuple(self._domain_evidence(s, labels) for s in services),
         )
 
     def _provenance(self, spans: list[SpanRecord], signal: str) -> tuple[Provenance, ...]:
@@ -306,20 +357,20 @@ class JourneyTally:
             error_ratio=wilson_interval(tally.errors, tally.requests),
             own_error_ratio=wilson_interval(tally.own_errors, tally.requests),
             latency=_histogram(tally.durations, self.settings.latency_buckets),
-            provenance=self._provenance(tally.spans, f"requests to {service} ({via})"),
+            provenance=self._provenance(tally.spans(self.keep), f"requests to {service} ({via})"),
         )
 
-    def _domain_evidence(self, service: str) -> DomainLabels:
+    def _domain_evidence(self, service: str, labels: Counter[tuple[str, str, str]]) -> DomainLabels:
         by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for (owner, key, value), count in self.labels.items():
+        for (owner, key, value), count in labels.items():
             if owner == service:
                 by_key[key].append((value, count))
         limit = self.settings.max_label_values
-        labels = []
+        found = []
         for key in sorted(by_key):
             values = sorted(by_key[key], key=lambda vc: (-vc[1], vc[0]))
-            labels.append(LabelValues(key, tuple(values[:limit]), len(values) > limit))
-        return DomainLabels(service, self.collector.service_spans[service], tuple(labels))
+            found.append(LabelValues(key, tuple(values[:limit]), len(values) > limit))
+        return DomainLabels(service, self.collector.service_spans[service], tuple(found))
 
 
 def _histogram(durations: list[float], bounds: tuple[float, ...]) -> LatencyHistogram:

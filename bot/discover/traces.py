@@ -15,6 +15,7 @@ from typing import BinaryIO, Literal
 
 import ijson  # type: ignore[import-untyped]
 
+from bot.discover.span_collector import SpanCollector
 from bot.discover.spans import (
     HEAD_BYTES,
     Span,
@@ -25,7 +26,7 @@ from bot.discover.spans import (
     trace_problem,
 )
 from bot.discover.traces_jaeger import read_jaeger
-from bot.discover.traces_otlp import read_otlp
+from bot.discover.traces_otlp import collect_otlp, read_otlp
 from bot.discover.traces_zipkin import read_zipkin
 from bot.spec.errors import Location, SpecError, SpecProblem
 
@@ -36,6 +37,7 @@ __all__ = [
     "SpanKind",
     "SpanSource",
     "TraceFormat",
+    "collect_spans",
     "detect_format",
     "read_span_files",
     "read_spans",
@@ -62,14 +64,9 @@ def detect_format(path: Path) -> TraceFormat:
 def read_spans(path: Path, fmt: TraceFormat | None = None) -> Iterator[Span]:
     """Stream the spans of one trace file in file order; bad input raises one SpecError."""
     kind = fmt or detect_format(path)
-    readers: dict[str, Callable[[BinaryIO, str], Iterator[Span]]] = {
-        "otlp": read_otlp,
-        "jaeger": read_jaeger,
-        "zipkin": read_zipkin,
-    }
     with path.open("rb") as stream:
         try:
-            yield from readers[kind](stream, str(path))
+            yield from _READERS[kind](stream, str(path))
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise _json_error(path, stream.tell(), exc) from None
 
@@ -78,6 +75,29 @@ def read_span_files(paths: Iterable[Path]) -> Iterator[Span]:
     """Every span of several trace files, one file after another."""
     for path in paths:
         yield from read_spans(path)
+
+
+def collect_spans(path: Path, collector: SpanCollector) -> None:
+    """Add every span of one trace file to `collector`, as `collector.add_all(read_spans(path))`.
+
+    OTLP files, the large exports, go straight from the parser into the collector.
+    """
+    kind = detect_format(path)
+    if kind != "otlp":
+        collector.add_all(read_spans(path, kind))
+        return
+    with path.open("rb") as stream:
+        try:
+            collect_otlp(stream, str(path), collector)
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            raise _json_error(path, stream.tell(), exc) from None
+
+
+_READERS: dict[str, Callable[[BinaryIO, str], Iterator[Span]]] = {
+    "otlp": read_otlp,
+    "jaeger": read_jaeger,
+    "zipkin": read_zipkin,
+}
 
 
 # --- recognise -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 import ijson  # type: ignore[import-untyped]
 
+from bot.discover.span_collector import SpanCollector
 from bot.discover.spans import (
     HEAD_BYTES,
     Span,
@@ -75,6 +76,35 @@ class _Marker:
 
 def read_otlp(stream: BinaryIO, file: str) -> Iterator[Span]:
     """Stream an OTLP/JSON file's spans, each with its batch's resource attributes."""
+    for raw, resource, index, batch in _raw_spans(stream, file):
+        f = _otlp_fields(raw, file, index, batch)
+        yield Span(
+            f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7],
+            SpanAttributes(f[8], resource.attributes), SpanSource(file, index), f[9],
+        )  # fmt: skip
+
+
+def collect_otlp(stream: BinaryIO, file: str, collector: SpanCollector) -> None:
+    """Stream an OTLP/JSON file's spans straight into `collector`.
+
+    The same spans `read_otlp` yields, without building a `Span` for each: on a million-span
+    file the objects cost more than the reading.
+    """
+    file_id = collector.file_id(file)
+    add = collector.add_fields
+    for raw, resource, index, batch in _raw_spans(stream, file):
+        f = _otlp_fields(raw, file, index, batch)
+        add(
+            f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7], f[8],
+            resource.attributes, f[9], file_id,
+        )  # fmt: skip
+
+
+_RawSpan = tuple[object, _Resource, int, int]  # (span as parsed, its resource, index, batch)
+
+
+def _raw_spans(stream: BinaryIO, file: str) -> Iterator[_RawSpan]:
+    """Each span as ijson parsed it, with its batch's resource, position and batch number."""
     head = stream.read(HEAD_BYTES)
     stream.seek(0)
     span_list = "scopeSpans"
@@ -89,19 +119,17 @@ def read_otlp(stream: BinaryIO, file: str) -> Iterator[Span]:
         resource = reader.resources.get(batch)
         if waiting and (waiting[0][0] != batch or resource is not None):
             for held_batch, held in waiting:
-                held_resource = reader.resources.get(held_batch, _NO_RESOURCE)
-                yield _otlp_span(held, held_resource, SpanSource(file, index), held_batch)
+                yield held, reader.resources.get(held_batch, _NO_RESOURCE), index, held_batch
                 index += 1
             waiting = []
             reader.forget_before(batch)
         if resource is None:
             waiting.append((batch, raw))
             continue
-        yield _otlp_span(raw, resource, SpanSource(file, index), batch)
+        yield raw, resource, index, batch
         index += 1
     for held_batch, held in waiting:
-        held_resource = reader.resources.get(held_batch, _NO_RESOURCE)
-        yield _otlp_span(held, held_resource, SpanSource(file, index), held_batch)
+        yield held, reader.resources.get(held_batch, _NO_RESOURCE), index, held_batch
         index += 1
 
 
@@ -127,6 +155,7 @@ class _BatchTrackingReader:
         self._eof = False
         self._resource_text: bytearray | None = None
         self._resource_skip = 0
+        self._schema_opened = False
 
     def read(self, size: int = -1) -> bytes:
         while self._pos >= self._safe_end:
@@ -167,8 +196,14 @@ class _BatchTrackingReader:
         return cut > 0 or not self._eof
 
     def _enter(self, marker: _Marker) -> None:
-        if marker.opens_item:
+        if marker.key == "schemaUrl":
+            # `{"schemaUrl"` opens a ResourceSpans or one of its ScopeSpans: which one shows
+            # at the next marker (a batch's resource or span list after a comma).
+            self._schema_opened = marker.opens_item
+            return
+        if marker.opens_item or self._schema_opened:
             self.batch += 1
+        self._schema_opened = False
         if marker.key == "resource":
             self._resource_text = bytearray()
             self._resource_skip = marker.value_start - marker.sep
@@ -195,6 +230,14 @@ class _BatchTrackingReader:
             return  # the rest of the resource comes with the next piece
         self._resource_text = None
         self.resources[self.batch] = _otlp_resource(value, self.file, self.batch)
+
+
+def find_batch_start(window: bytes) -> int | None:
+    """Where the first ResourceSpans object that opens inside `window` starts (its `{`)."""
+    for marker in _find_markers(window):
+        if marker.opens_item and marker.key != "schemaUrl":
+            return marker.sep
+    return None
 
 
 def _find_markers(segment: bytes) -> list[_Marker]:
@@ -227,21 +270,22 @@ def _otlp_resource(value: object, file: str, batch: int) -> _Resource:
     return _Resource(attributes.get("service.name", "unknown_service"), attributes)
 
 
-def _otlp_span(raw: object, resource: _Resource, source: SpanSource, batch: int) -> Span:
+_Fields = tuple[str, str, str | None, str, SpanKind, int, int, bool, dict[str, str], str | None]
+
+
+def _otlp_fields(raw: object, file: str, index: int, batch: int) -> _Fields:
+    """(trace id, span id, parent id, name, kind, start, end, is_error, attributes, peer)."""
     if type(raw) is not dict:
-        raise trace_problem(
-            source.file,
-            f"resourceSpans[{batch}].spans",
-            f"span #{source.index} is not a JSON object",
-        )
+        where = f"resourceSpans[{batch}].spans"
+        raise trace_problem(file, where, f"span #{index} is not a JSON object")
     get = raw.get
     # Fast paths first (hex ids, integer times): this runs once per span of a large file.
-    trace_id = fast_hex(get("traceId"), 32) or _otlp_id(raw, "traceId", 16, source, batch)
-    span_id = fast_hex(get("spanId"), 16) or _otlp_id(raw, "spanId", 8, source, batch)
+    trace_id = fast_hex(get("traceId"), 32) or _otlp_id(raw, "traceId", 16, file, index, batch)
+    span_id = fast_hex(get("spanId"), 16) or _otlp_id(raw, "spanId", 8, file, index, batch)
     parent_raw = get("parentSpanId")
     parent_id = fast_hex(parent_raw, 16) if parent_raw else None
     if parent_raw and parent_id is None:
-        parent_id = _otlp_id(raw, "parentSpanId", 8, source, batch)
+        parent_id = _otlp_id(raw, "parentSpanId", 8, file, index, batch)
     if parent_id is not None and not parent_id.strip("0"):
         parent_id = None
     attributes: dict[str, str] = {}
@@ -260,27 +304,26 @@ def _otlp_span(raw: object, resource: _Resource, source: SpanSource, batch: int)
         start_ns = int(get("startTimeUnixNano"))  # type: ignore[arg-type]
         end_ns = int(get("endTimeUnixNano"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        where = f"resourceSpans[{batch}].spans"
+        where, source = f"resourceSpans[{batch}].spans", SpanSource(file, index)
         start_ns = int_value(get("startTimeUnixNano"), source, where, "startTimeUnixNano")
         end_ns = int_value(get("endTimeUnixNano"), source, where, "endTimeUnixNano")
-    return Span(
+    return (
         trace_id,
         span_id,
         parent_id,
-        resource.service,
         str(get("name") or ""),
         _OTLP_KINDS.get(get("kind", 0), SpanKind.INTERNAL),
         start_ns,
         end_ns,
         code in _OTLP_ERROR or http_error(attributes),
-        SpanAttributes(attributes, resource.attributes),
-        source,
+        attributes,
         attributes.get("peer.service"),
     )
 
 
-def _otlp_id(raw: dict[str, Any], key: str, size: int, source: SpanSource, batch: int) -> str:
-    return hex_id(raw.get(key), size, source, f"resourceSpans[{batch}].spans", key)
+def _otlp_id(raw: dict[str, Any], key: str, size: int, file: str, index: int, batch: int) -> str:
+    where = f"resourceSpans[{batch}].spans"
+    return hex_id(raw.get(key), size, SpanSource(file, index), where, key)
 
 
 def _otlp_attributes(raw: object) -> dict[str, str]:
