@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.discover import traces_otlp
+from bot.discover import otlp_batches, otlp_stream
 from bot.discover.traces import SpanKind, detect_format, read_span_files, read_spans
 from bot.spec.errors import SpecError
 
@@ -172,7 +172,8 @@ def write(
 def test_each_batch_keeps_its_own_resource(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, indent: int | None
 ) -> None:
-    monkeypatch.setattr(traces_otlp, "_READ_BLOCK", block)
+    monkeypatch.setattr(otlp_batches, "READ_BLOCK", block)
+    monkeypatch.setattr(otlp_stream, "READ_BLOCK", block)
     document = {"resourceSpans": [
         batch(f"svc{b}", [otlp_span(f"{b:02x}{i:014x}") for i in range(5)]) for b in range(40)
     ]}  # fmt: skip

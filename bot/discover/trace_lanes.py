@@ -19,6 +19,7 @@ its exact location.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -29,11 +30,12 @@ from typing import Any, BinaryIO
 
 import ijson  # type: ignore[import-untyped]
 
+from bot.discover.otlp_stream import find_batch_start
 from bot.discover.span_collector import CollectorTotals, SpanCollector, SpanRecord
 from bot.discover.trace_evidence import InferenceSettings, TraceEvidence
 from bot.discover.trace_tree import JourneyTally
 from bot.discover.traces import collect_spans, detect_format
-from bot.discover.traces_otlp import collect_otlp, find_batch_start
+from bot.discover.traces_otlp import collect_otlp
 from bot.gcpause import without_gc
 from bot.spec.errors import SpecError
 
@@ -80,9 +82,9 @@ class LaneFailed(Exception):
 
 
 @without_gc
-def infer_files(paths: Sequence[Path], journey: JourneyReading, *, parallel: bool | None = None) -> (
-    TraceEvidence
-):  # fmt: skip
+def infer_files(
+    paths: Sequence[Path], journey: JourneyReading, *, parallel: bool | None = None
+) -> TraceEvidence:
     """Evidence for `journey` from trace files, on two cores when the input is large."""
     wanted = parallel if parallel is not None else _total_bytes(paths) >= MIN_PARALLEL_BYTES
     lanes = split_lanes(paths) if wanted and _can_fork() else None
@@ -168,9 +170,9 @@ def _infer_two_lanes(
             child.join()
 
 
-def _second_lane(conn: Connection, paths: Sequence[Path], journey: JourneyReading, parts: list[Part]) -> (
-    None
-):  # fmt: skip
+def _second_lane(
+    conn: Connection, paths: Sequence[Path], journey: JourneyReading, parts: list[Part]
+) -> None:
     try:
         collector = journey.collector(paths)
         for part in parts:
@@ -207,7 +209,7 @@ def _collect_part(part: Part, collector: SpanCollector) -> None:
         piece = _FilePiece(stream, part.start, part.end, prefix, suffix)
         try:
             collect_otlp(piece, str(part.path), collector)  # type: ignore[arg-type]
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
+        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise LaneFailed(f"{part.path}: {exc}") from None
 
 

@@ -67,7 +67,7 @@ def read_spans(path: Path, fmt: TraceFormat | None = None) -> Iterator[Span]:
     with path.open("rb") as stream:
         try:
             yield from _READERS[kind](stream, str(path))
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
+        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _json_error(path, stream.tell(), exc) from None
 
 
@@ -89,7 +89,7 @@ def collect_spans(path: Path, collector: SpanCollector) -> None:
     with path.open("rb") as stream:
         try:
             collect_otlp(stream, str(path), collector)
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
+        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _json_error(path, stream.tell(), exc) from None
 
 

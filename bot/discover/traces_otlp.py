@@ -7,16 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import ijson  # type: ignore[import-untyped]
-
+from bot.discover.otlp_batches import raw_spans
 from bot.discover.span_collector import SpanCollector
 from bot.discover.spans import (
-    HEAD_BYTES,
     Span,
     SpanAttributes,
     SpanKind,
     SpanSource,
-    fast_hex,
     hex_id,
     http_error,
     int_value,
@@ -48,14 +45,6 @@ _OTLP_STATUS_NAMES: dict[object, str] = {
     "STATUS_CODE_ERROR": "ERROR",
 }
 
-# The keys of one ResourceSpans object. In OTLP/JSON these names occur as keys nowhere else,
-# and a `"key":` preceded by `{` or `,` can only be a real key in valid JSON (a quote inside a
-# string is escaped), so finding them in the raw bytes marks where each batch starts and where
-# its resource is, without a Python step per JSON token.
-_ITEM_KEYS = (b"resource", b"scopeSpans", b"instrumentationLibrarySpans", b"schemaUrl")
-_SPAN_LISTS = ("scopeSpans", "instrumentationLibrarySpans")
-_WHITESPACE = b" \t\r\n"
-
 
 @dataclass(frozen=True)
 class _Resource:
@@ -66,17 +55,9 @@ class _Resource:
 _NO_RESOURCE = _Resource("unknown_service", {})
 
 
-@dataclass(frozen=True)
-class _Marker:
-    sep: int  # offset of the `{` or `,` before the key
-    key: str
-    value_start: int  # offset just past the colon
-    opens_item: bool
-
-
 def read_otlp(stream: BinaryIO, file: str) -> Iterator[Span]:
     """Stream an OTLP/JSON file's spans, each with its batch's resource attributes."""
-    for raw, resource, index, batch in _raw_spans(stream, file):
+    for raw, resource, index, batch in _spans_with_resources(stream, file):
         f = _otlp_fields(raw, file, index, batch)
         yield Span(
             f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7],
@@ -92,7 +73,7 @@ def collect_otlp(stream: BinaryIO, file: str, collector: SpanCollector) -> None:
     """
     file_id = collector.file_id(file)
     add = collector.add_fields
-    for raw, resource, index, batch in _raw_spans(stream, file):
+    for raw, resource, index, batch in _spans_with_resources(stream, file):
         f = _otlp_fields(raw, file, index, batch)
         add(
             f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7], f[8],
@@ -100,165 +81,16 @@ def collect_otlp(stream: BinaryIO, file: str, collector: SpanCollector) -> None:
         )  # fmt: skip
 
 
-_RawSpan = tuple[object, _Resource, int, int]  # (span as parsed, its resource, index, batch)
-
-
-def _raw_spans(stream: BinaryIO, file: str) -> Iterator[_RawSpan]:
-    """Each span as ijson parsed it, with its batch's resource, position and batch number."""
-    head = stream.read(HEAD_BYTES)
-    stream.seek(0)
-    span_list = "scopeSpans"
-    if b'"instrumentationLibrarySpans"' in head and b'"scopeSpans"' not in head:
-        span_list = "instrumentationLibrarySpans"
-    reader = _BatchTrackingReader(stream, file, span_list)
-    prefix = f"resourceSpans.item.{span_list}.item.spans.item"
-    waiting: list[tuple[int, object]] = []  # (batch, span) of a batch whose resource is unseen
-    index = 0
-    for raw in ijson.items(reader, prefix, multiple_values=True, buf_size=_READ_BLOCK):
-        batch = reader.batch
-        resource = reader.resources.get(batch)
-        if waiting and (waiting[0][0] != batch or resource is not None):
-            for held_batch, held in waiting:
-                yield held, reader.resources.get(held_batch, _NO_RESOURCE), index, held_batch
-                index += 1
-            waiting = []
-            reader.forget_before(batch)
-        if resource is None:
-            waiting.append((batch, raw))
-            continue
+def _spans_with_resources(
+    stream: BinaryIO, file: str
+) -> Iterator[tuple[object, _Resource, int, int]]:
+    """Each span as parsed with its batch's resource read once per batch."""
+    last: object = _NO_RESOURCE  # no parsed value is this object
+    resource = _NO_RESOURCE
+    for raw, raw_resource, index, batch in raw_spans(stream, file):
+        if raw_resource is not last:
+            last, resource = raw_resource, _otlp_resource(raw_resource, file, batch)
         yield raw, resource, index, batch
-        index += 1
-    for held_batch, held in waiting:
-        yield held, reader.resources.get(held_batch, _NO_RESOURCE), index, held_batch
-        index += 1
-
-
-class _BatchTrackingReader:
-    """A file wrapper handing ijson bytes up to each batch-level key, noting batch and resource.
-
-    ijson's reading generator yields every item parsed from one `read()` before it reads
-    again, so when a span is yielded, `batch` is the ResourceSpans it was written in and
-    `resources[batch]` its resource once that has been read. Only resources are parsed here;
-    the spans stay with ijson's C parser.
-    """
-
-    def __init__(self, raw: BinaryIO, file: str, span_list: str) -> None:
-        self.raw = raw
-        self.file = file
-        self.span_list = span_list
-        self.batch = -1
-        self.resources: dict[int, _Resource] = {}
-        self._buf = b""
-        self._pos = 0
-        self._safe_end = 0  # bytes before this offset of _buf have had their markers found
-        self._markers: list[_Marker] = []
-        self._eof = False
-        self._resource_text: bytearray | None = None
-        self._resource_skip = 0
-        self._schema_opened = False
-
-    def read(self, size: int = -1) -> bytes:
-        while self._pos >= self._safe_end:
-            if not self._refill():
-                return b""
-        while self._markers and self._markers[0].sep == self._pos:
-            self._enter(self._markers.pop(0))
-        end = self._safe_end if size < 0 else min(self._safe_end, self._pos + size)
-        if self._markers:
-            end = min(end, self._markers[0].sep)
-        piece = self._buf[self._pos : end]
-        self._pos = end
-        if self._resource_text is not None:
-            self._continue_resource(piece)
-        return piece
-
-    def forget_before(self, batch: int) -> None:
-        for old in [b for b in self.resources if b < batch]:
-            del self.resources[old]
-
-    def _refill(self) -> bool:
-        if self._eof:
-            return False
-        block = self.raw.read(_READ_BLOCK)
-        buf = self._buf[self._pos :] + block
-        if block:
-            # Cut at the last `{` or `,`: a key marker never straddles the cut then.
-            cut = max(buf.rfind(b"{"), buf.rfind(b","))
-            if cut <= 0 and len(buf) <= _MAX_RESOURCE_BYTES:
-                cut = 0  # no safe cut yet (one long string): read more first
-            elif cut <= 0:
-                cut = len(buf)
-        else:
-            self._eof = True
-            cut = len(buf)
-        self._buf, self._pos, self._safe_end = buf, 0, cut
-        self._markers = _find_markers(buf[:cut])
-        return cut > 0 or not self._eof
-
-    def _enter(self, marker: _Marker) -> None:
-        if marker.key == "schemaUrl":
-            # `{"schemaUrl"` opens a ResourceSpans or one of its ScopeSpans: which one shows
-            # at the next marker (a batch's resource or span list after a comma).
-            self._schema_opened = marker.opens_item
-            return
-        if marker.opens_item or self._schema_opened:
-            self.batch += 1
-        self._schema_opened = False
-        if marker.key == "resource":
-            self._resource_text = bytearray()
-            self._resource_skip = marker.value_start - marker.sep
-        elif marker.key in _SPAN_LISTS and marker.key != self.span_list:
-            raise trace_problem(
-                self.file,
-                f"resourceSpans[{self.batch}].{marker.key}",
-                f"mixes {marker.key} with {self.span_list}; write one of the two",
-            )
-
-    def _continue_resource(self, piece: bytes) -> None:
-        assert self._resource_text is not None
-        # The first piece after a resource marker starts at the marker: skip to the value.
-        self._resource_text += piece[self._resource_skip :]
-        self._resource_skip = max(0, self._resource_skip - len(piece))
-        text = bytes(self._resource_text).decode("utf-8", errors="replace").lstrip()
-        try:
-            value, _ = json.JSONDecoder().raw_decode(text)
-        except json.JSONDecodeError:
-            if len(self._resource_text) > _MAX_RESOURCE_BYTES:
-                raise trace_problem(
-                    self.file, f"resourceSpans[{self.batch}].resource", "is not a JSON object"
-                ) from None
-            return  # the rest of the resource comes with the next piece
-        self._resource_text = None
-        self.resources[self.batch] = _otlp_resource(value, self.file, self.batch)
-
-
-def find_batch_start(window: bytes) -> int | None:
-    """Where the first ResourceSpans object that opens inside `window` starts (its `{`)."""
-    for marker in _find_markers(window):
-        if marker.opens_item and marker.key != "schemaUrl":
-            return marker.sep
-    return None
-
-
-def _find_markers(segment: bytes) -> list[_Marker]:
-    found: list[_Marker] = []
-    for key in _ITEM_KEYS:
-        quoted = b'"' + key + b'"'
-        at = segment.find(quoted)
-        while at != -1:
-            after = at + len(quoted)
-            while after < len(segment) and segment[after] in _WHITESPACE:
-                after += 1
-            before = at - 1
-            while before >= 0 and segment[before] in _WHITESPACE:
-                before -= 1
-            is_key = after < len(segment) and segment[after] == ord(":")
-            if is_key and before >= 0 and segment[before] in b"{,":
-                opens = segment[before] == ord("{")
-                found.append(_Marker(before, key.decode(), after + 1, opens))
-            at = segment.find(quoted, after)
-    found.sort(key=lambda m: m.sep)
-    return found
 
 
 def _otlp_resource(value: object, file: str, batch: int) -> _Resource:
@@ -279,19 +111,28 @@ def _otlp_fields(raw: object, file: str, index: int, batch: int) -> _Fields:
         where = f"resourceSpans[{batch}].spans"
         raise trace_problem(file, where, f"span #{index} is not a JSON object")
     get = raw.get
-    # Fast paths first (hex ids, integer times): this runs once per span of a large file.
-    trace_id = fast_hex(get("traceId"), 32) or _otlp_id(raw, "traceId", 16, file, index, batch)
-    span_id = fast_hex(get("spanId"), 16) or _otlp_id(raw, "spanId", 8, file, index, batch)
-    parent_raw = get("parentSpanId")
-    parent_id = fast_hex(parent_raw, 16) if parent_raw else None
-    if parent_raw and parent_id is None:
-        parent_id = _otlp_id(raw, "parentSpanId", 8, file, index, batch)
-    if parent_id is not None and not parent_id.strip("0"):
-        parent_id = None
+    # Fast paths first (lower-case hex ids, string attributes, integer times): this runs once
+    # per span of a large file, so the common case is spelled out inline.
+    trace_id = get("traceId")
+    if type(trace_id) is not str or len(trace_id) != 32 or trace_id.strip(_LOWER_HEX):
+        trace_id = _otlp_id(raw, "traceId", 16, file, index, batch)
+    span_id = get("spanId")
+    if type(span_id) is not str or len(span_id) != 16 or span_id.strip(_LOWER_HEX):
+        span_id = _otlp_id(raw, "spanId", 8, file, index, batch)
+    parent_id = get("parentSpanId") or None
+    if parent_id is not None:
+        if type(parent_id) is not str or len(parent_id) != 16 or parent_id.strip(_LOWER_HEX):
+            parent_id = _otlp_id(raw, "parentSpanId", 8, file, index, batch)
+        if not parent_id.strip("0"):
+            parent_id = None
     attributes: dict[str, str] = {}
     own = get("attributes")
-    if own:
-        _add_otlp_attributes(attributes, own)
+    if type(own) is list:
+        for entry in own:
+            if type(entry) is dict and "key" in entry:
+                value = entry.get("value")
+                text = value.get("stringValue") if type(value) is dict else None
+                attributes[str(entry["key"])] = text if type(text) is str else _any_value(value)
     status = get("status")
     code = None
     if status and type(status) is dict:
@@ -319,6 +160,9 @@ def _otlp_fields(raw: object, file: str, index: int, batch: int) -> _Fields:
         attributes,
         attributes.get("peer.service"),
     )
+
+
+_LOWER_HEX = "0123456789abcdef"
 
 
 def _otlp_id(raw: dict[str, Any], key: str, size: int, file: str, index: int, batch: int) -> str:
