@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.discover import otlp_batches
-from bot.discover.otlp_batches import raw_spans
+from bot.discover.otlp_batches import span_runs
 from bot.discover.otlp_stream import RawSpan, stream_raw_spans
 from bot.discover.traces import read_spans
 from bot.spec.errors import SpecError
@@ -37,6 +37,13 @@ def resource_batch(service: str, spans: list[Json], *, resource_last: bool = Fal
 
 def request(*batches: Json) -> Json:
     return {"resourceSpans": list(batches)}
+
+
+def raw_spans(stream: io.BytesIO, file: str) -> Iterator[RawSpan]:
+    """The runs of the batch reader taken apart span by span, numbered as the stream numbers."""
+    for spans, resource, first, batch in span_runs(stream, file):
+        for offset, raw in enumerate(spans):
+            yield raw, resource, first + offset, batch
 
 
 def both_ways(data: bytes) -> tuple[list[RawSpan], list[RawSpan]]:

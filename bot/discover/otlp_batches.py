@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from bot.discover.otlp_stream import RawSpan, find_batch_start, stream_raw_spans
+from bot.discover.otlp_stream import find_batch_start, stream_raw_spans
 from bot.discover.spans import trace_problem
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # a larger batch is streamed span by span instead
@@ -30,9 +30,13 @@ _SPACE = re.compile(_WS)
 _SPAN_LISTS = ("scopeSpans", "instrumentationLibrarySpans")
 _DECODER = json.JSONDecoder()
 
+# Spans as parsed that share a batch, with its resource as parsed, the first span's index in
+# the file and the batch's: a batch read whole gives one run per scope, the stream one span.
+SpanRun = tuple[list[object], object, int, int]
 
-def raw_spans(stream: BinaryIO, file: str) -> Iterator[RawSpan]:
-    """Each span of an OTLP/JSON file as parsed, with its batch's resource, index and batch."""
+
+def span_runs(stream: BinaryIO, file: str) -> Iterator[SpanRun]:
+    """The spans of an OTLP/JSON file as parsed, run by run, in file order."""
     buffer = _Buffer(stream)
     batches = _Batches(file)
     inside = False  # between the batches of one request (else between requests)
@@ -75,7 +79,7 @@ class _Batches:
         self.index = 0
         self.span_list: str | None = None
 
-    def spans(self, value: object) -> Iterator[RawSpan]:
+    def spans(self, value: object) -> Iterator[SpanRun]:
         batch = self.batch
         self.batch += 1
         keys = [key for key in _SPAN_LISTS if key in value] if type(value) is dict else []
@@ -96,13 +100,15 @@ class _Batches:
         resource = value.get("resource")
         for scope in scopes if type(scopes) is list else ():
             spans = scope.get("spans") if type(scope) is dict else None
-            for raw in spans if type(spans) is list else ():
-                yield raw, resource, self.index, batch
-                self.index += 1
+            if type(spans) is list and spans:
+                yield spans, resource, self.index, batch
+                self.index += len(spans)
 
-    def handover(self, buffer: _Buffer, prefix: bytes) -> Iterator[RawSpan]:
+    def handover(self, buffer: _Buffer, prefix: bytes) -> Iterator[SpanRun]:
         rest = _Chained(prefix + buffer.remaining(), buffer.raw)
-        yield from stream_raw_spans(rest, self.file, self.batch, self.index)  # type: ignore[arg-type]
+        streamed = stream_raw_spans(rest, self.file, self.batch, self.index)  # type: ignore[arg-type]
+        for raw, resource, index, batch in streamed:
+            yield [raw], resource, index, batch
 
 
 class _Buffer:

@@ -48,6 +48,14 @@ def is_cancelled(attrs: Mapping[str, str]) -> bool:
     )
 
 
+# (trace id, span id, parent id, operation, kind, start, end, is_error, own attributes, peer)
+SpanFields = tuple[str, str, str | None, str, SpanKind, int, int, bool, dict[str, str], str | None]
+
+# Records are built with tuple.__new__: a NamedTuple's own __new__ is a Python function, and
+# a million spans make a million records.
+_new_record = tuple.__new__
+
+
 class CollectorTotals(NamedTuple):
     """The counts of a collector: spans, traces, spans per service, raw label tallies."""
 
@@ -78,6 +86,7 @@ class SpanCollector:
         self._file_ids: dict[str, int] = {}
         self._strings: dict[str, str] = {}  # one copy of each service/operation name
         self._absorbed_traces = 0
+        self._label_key: dict[str, bool] = {}  # attribute key → whether it is a domain label
 
     @property
     def trace_count(self) -> int:
@@ -107,19 +116,14 @@ class SpanCollector:
 
     def add(self, span: Span) -> None:
         attrs = span.attributes
+        fields = (
+            span.trace_id, span.span_id, span.parent_id, span.operation, span.kind,
+            span.start_ns, span.end_ns, span.is_error, attrs.own, span.peer_service,
+        )  # fmt: skip
         self.add_fields(
-            span.trace_id,
-            span.span_id,
-            span.parent_id,
+            fields,
             span.service,
-            span.operation,
-            span.kind,
-            span.start_ns,
-            span.end_ns,
-            span.is_error,
-            attrs.own,
             attrs.resource,
-            span.peer_service,
             self.file_id(span.source.file),
             span.shared,
             span.follows_from,
@@ -127,40 +131,25 @@ class SpanCollector:
 
     def add_fields(
         self,
-        trace_id: str,
-        span_id: str,
-        parent_id: str | None,
+        fields: SpanFields,
         service: str,
-        operation: str,
-        kind: SpanKind,
-        start_ns: int,
-        end_ns: int,
-        is_error: bool,
-        own: dict[str, str],
         resource: Mapping[str, str],
-        peer_service: str | None,
         file_id: int,
         shared: bool = False,
         follows_from: bool = False,
     ) -> None:
-        """Keep one span given field by field; a reader on a hot path skips building a Span."""
+        """Keep one span given as its fields; a reader on a hot path skips building a Span."""
+        trace_id, span_id, parent_id, operation, kind, start, end, is_error, own, peer = fields
         strings = self._strings
         service = strings.setdefault(service, service)
-        rec = SpanRecord(
-            span_id,
-            parent_id,
-            service,
-            strings.setdefault(operation, operation),
-            kind,
-            start_ns,
-            end_ns,
-            is_error,
-            is_error and is_cancelled(SpanAttributes(own, resource)),
-            peer_service,
-            shared,
-            follows_from,
-            file_id,
-        )
+        rec = _new_record(
+            SpanRecord,
+            (
+                span_id, parent_id, service, strings.setdefault(operation, operation), kind,
+                start, end, is_error, is_error and is_cancelled(SpanAttributes(own, resource)),
+                peer, shared, follows_from, file_id,
+            ),
+        )  # fmt: skip
         trace = self.traces.get(trace_id)
         if trace is None:
             self.traces[trace_id] = [rec]
@@ -172,9 +161,14 @@ class SpanCollector:
         if shared_resource is None:
             shared_resource = self._resources[id(resource)] = (resource, Counter())
         shared_resource[1][service] += 1
-        keys, prefixes, labels = self.domain_keys, self.domain_prefixes, self._own_labels
+        labels, label_key = self._own_labels, self._label_key
         for key, value in own.items():
-            if key in keys or key.startswith(prefixes):
+            wanted = label_key.get(key)
+            if wanted is None:
+                wanted = label_key[key] = key in self.domain_keys or key.startswith(
+                    self.domain_prefixes
+                )
+            if wanted:
                 labels[(service, key, value)] += 1
                 hidden = resource.get(key)
                 if hidden is not None:  # the span's own value replaces its resource's

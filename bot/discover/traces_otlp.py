@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from bot.discover.otlp_batches import raw_spans
-from bot.discover.span_collector import SpanCollector
+from bot.discover.otlp_batches import span_runs
+from bot.discover.span_collector import SpanCollector, SpanFields
 from bot.discover.spans import (
     Span,
     SpanAttributes,
@@ -57,12 +57,18 @@ _NO_RESOURCE = _Resource("unknown_service", {})
 
 def read_otlp(stream: BinaryIO, file: str) -> Iterator[Span]:
     """Stream an OTLP/JSON file's spans, each with its batch's resource attributes."""
-    for raw, resource, index, batch in _spans_with_resources(stream, file):
-        f = _otlp_fields(raw, file, index, batch)
-        yield Span(
-            f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7],
-            SpanAttributes(f[8], resource.attributes), SpanSource(file, index), f[9],
-        )  # fmt: skip
+    last: object = _NO_RESOURCE  # no parsed value is this object
+    resource = _NO_RESOURCE
+    for spans, raw_resource, index, batch in span_runs(stream, file):
+        if raw_resource is not last:
+            last, resource = raw_resource, _otlp_resource(raw_resource, file, batch)
+        for raw in spans:
+            f = _otlp_fields(raw, file, index, batch)
+            yield Span(
+                f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7],
+                SpanAttributes(f[8], resource.attributes), SpanSource(file, index), f[9],
+            )  # fmt: skip
+            index += 1
 
 
 def collect_otlp(stream: BinaryIO, file: str, collector: SpanCollector) -> None:
@@ -73,24 +79,15 @@ def collect_otlp(stream: BinaryIO, file: str, collector: SpanCollector) -> None:
     """
     file_id = collector.file_id(file)
     add = collector.add_fields
-    for raw, resource, index, batch in _spans_with_resources(stream, file):
-        f = _otlp_fields(raw, file, index, batch)
-        add(
-            f[0], f[1], f[2], resource.service, f[3], f[4], f[5], f[6], f[7], f[8],
-            resource.attributes, f[9], file_id,
-        )  # fmt: skip
-
-
-def _spans_with_resources(
-    stream: BinaryIO, file: str
-) -> Iterator[tuple[object, _Resource, int, int]]:
-    """Each span as parsed with its batch's resource read once per batch."""
-    last: object = _NO_RESOURCE  # no parsed value is this object
+    last: object = _NO_RESOURCE
     resource = _NO_RESOURCE
-    for raw, raw_resource, index, batch in raw_spans(stream, file):
+    for spans, raw_resource, index, batch in span_runs(stream, file):
         if raw_resource is not last:
             last, resource = raw_resource, _otlp_resource(raw_resource, file, batch)
-        yield raw, resource, index, batch
+        service, labels = resource.service, resource.attributes
+        for raw in spans:
+            add(_otlp_fields(raw, file, index, batch), service, labels, file_id)
+            index += 1
 
 
 def _otlp_resource(value: object, file: str, batch: int) -> _Resource:
@@ -102,10 +99,7 @@ def _otlp_resource(value: object, file: str, batch: int) -> _Resource:
     return _Resource(attributes.get("service.name", "unknown_service"), attributes)
 
 
-_Fields = tuple[str, str, str | None, str, SpanKind, int, int, bool, dict[str, str], str | None]
-
-
-def _otlp_fields(raw: object, file: str, index: int, batch: int) -> _Fields:
+def _otlp_fields(raw: object, file: str, index: int, batch: int) -> SpanFields:
     """(trace id, span id, parent id, name, kind, start, end, is_error, attributes, peer)."""
     if type(raw) is not dict:
         where = f"resourceSpans[{batch}].spans"
