@@ -121,6 +121,18 @@ def test_a_key_like_a_batch_start_inside_a_span_does_not_cut_the_batch() -> None
     assert [(index, batch) for _, _, index, batch in spans] == [(0, 0), (1, 1)]
 
 
+def test_values_orjson_refuses_are_parsed_as_json_parses_them() -> None:
+    nan = {"key": "ratio", "value": {"doubleValue": float("nan")}}
+    surrogate = span(1, name="\ud800")
+    batches = [resource_batch("a", [span(0, attributes=[nan])]), resource_batch("b", [surrogate])]
+    data = json.dumps(request(*batches, resource_batch("c", [span(2)]))).encode()
+    runs = list(span_runs(io.BytesIO(data), "t.json"))
+    assert runs[1][0][0]["name"] == "\ud800"  # type: ignore[index]
+    assert json.dumps([run[0] for run in runs]) == json.dumps(
+        [b["scopeSpans"][0]["spans"] for b in json.loads(data)["resourceSpans"]]
+    )  # type: ignore[index]
+
+
 def test_an_empty_stream_has_no_spans() -> None:
     assert list(raw_spans(io.BytesIO(b" \n"), "t.json")) == []
 

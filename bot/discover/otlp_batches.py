@@ -1,11 +1,15 @@
 """OTLP/JSON in the layout exporters write, parsed one batch (ResourceSpans) at a time.
 
 Exporters write `{"resourceSpans":[batch, batch, ...]}`, one request per file or one per line.
-Parsing a whole batch with the `json` module costs about half of what ijson's token stream
-does, so such files are read batch by batch, holding one batch in memory. Wherever a file
-strays from that layout (another top-level key, a batch larger than `MAX_BATCH_BYTES`), the
-general streaming reader (`otlp_stream`) takes over from that point, so every valid file
-reads the same spans either way, numbered the same.
+Parsing a whole batch with orjson costs under a third of what ijson's token stream does (the
+`json` module, about half), so such files are read batch by batch, holding one batch in
+memory. orjson parses each batch where it can; where it refuses what `json` accepts (NaN, a
+lone surrogate) or the batch ends a request, `json` parses it: the values are `json`'s (but
+for integers beyond 64 bits, which OTLP does not have).
+
+Wherever a file strays from that layout (another top-level key, a batch larger than
+`MAX_BATCH_BYTES`), the general streaming reader (`otlp_stream`) takes over from that point,
+so every valid file reads the same spans either way, numbered the same.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
+
+import orjson
 
 from bot.discover.otlp_stream import find_batch_start, stream_raw_spans
 from bot.discover.spans import trace_problem
@@ -161,6 +167,15 @@ class _Buffer:
                 search = max(search, len(self.data) - 64)  # a key may straddle the read
                 self._read(max(READ_BLOCK, len(self.data)))
                 continue
+            if end is not None:  # the common case: `batch,` and the next batch
+                item = self.data[:end].rstrip(b" \t\r\n,")
+                try:
+                    value = orjson.loads(item)
+                except orjson.JSONDecodeError:
+                    pass  # json below finds where the batch ends, or what is wrong with it
+                else:
+                    self.pos = len(item)
+                    return (value,)
             text = self.data[:end].decode("utf-8")
             try:
                 value, stop = _DECODER.raw_decode(text)
