@@ -194,7 +194,7 @@ def report(label: str, result: dict[str, object]) -> None:
     print(f"  read+infer: {seconds:.1f} s (cpu {float(str(result['cpu_seconds'])):.1f} s)")
     print(f"  throughput: {rate:,.0f} spans/s (goal ≥ {GOAL_SPANS_PER_SECOND:,}): "
           f"{'met' if rate >= GOAL_SPANS_PER_SECOND else 'NOT met'}")  # fmt: skip
-    print(f"  peak RSS, both processes: {peak / 2**20:,.0f} MiB "
+    print(f"  peak RSS, reading processes summed: {peak / 2**20:,.0f} MiB "
           f"(goal ≤ {GOAL_PEAK_BYTES / 2**20:,.0f} MiB): "
           f"{'met' if peak <= GOAL_PEAK_BYTES else 'NOT met'}")  # fmt: skip
 
