@@ -1,10 +1,11 @@
 """Webhook load benchmark: signed deliveries at concurrency against the real service on loopback.
 
-Starts the service (gunicorn, or werkzeug's threaded server with --server werkzeug) on a free
-loopback port with the SQLite queue, sends N signed pull_request deliveries from C client
-threads (10% replays of an earlier delivery id, 5% bad signatures), reports acknowledgement
-latency, then drains the queue with a worker and checks that every valid delivery was
-processed exactly once and none was lost.
+Starts the service as `emac serve` runs it (gunicorn with its default workers and threads, or
+werkzeug's threaded server with --server werkzeug) on a free loopback port with the SQLite
+queue, sends N signed pull_request deliveries over C client connections (10% replays of an
+earlier delivery id, 5% bad signatures), reports acknowledgement latency, then drains the queue
+with a worker and checks that every valid delivery was processed exactly once and none was
+lost.
 
 Run: python benchmarks/webhook_load.py [--requests 2000] [--concurrency 32]
 (prints the figures; the goal is p99 ack latency <= 50 ms)
@@ -20,7 +21,7 @@ import multiprocessing
 import os
 import platform
 import random
-import shutil
+import selectors
 import socket
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from typing import Any
 
 from bot.github.events import Job
 from bot.github.queue import SqliteJobQueue
+from bot.github.settings import DEFAULT_THREADS, default_workers
 from bot.github.signature import sign
 from bot.github.worker import run_worker
 
@@ -106,11 +108,12 @@ def start_server(
         "EMAC_QUEUE_PATH": str(queue_path),
         "PYTHONPATH": str(ROOT),
     }
-    if kind == "gunicorn":
+    if kind == "emac":
+        # The service exactly as `emac serve` runs it (gunicorn, access log on), minus the
+        # in-process worker: the benchmark drains the queue itself afterwards.
         command = [
-            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-            "--log-level", "warning", "bot.github.webhook:app_from_env()",
+            sys.executable, "-m", "bot", "serve", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", str(threads), "--no-worker",
         ]  # fmt: skip
     else:
         command = [
@@ -120,7 +123,9 @@ def start_server(
             "run_simple('127.0.0.1', int(sys.argv[1]), app_from_env(), threaded=True)",
             str(port),
         ]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -135,72 +140,170 @@ def start_server(
     raise SystemExit(f"the {kind} server did not become ready on port {port}")
 
 
-def _send_with_threads(
-    port: int, deliveries: list[Delivery], threads: int
-) -> list[tuple[str, int, float]]:
-    """Send from `threads` keep-alive connections; (delivery id, status, seconds) per request."""
-    results: list[tuple[str, int, float]] = []
-    lock = threading.Lock()
-    cursor = iter(deliveries)
+@dataclass(frozen=True)
+class Answer:
+    """What one request got back, and how long after it was sent."""
 
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                delivery = next(cursor, None)
-            if delivery is None:
-                break
-            headers = {
-                "Content-Type": "application/json",
-                "X-GitHub-Event": "pull_request",
-                "X-GitHub-Delivery": delivery.delivery_id,
-                "X-Hub-Signature-256": delivery.signature,
-            }
-            started = time.perf_counter()
+    key: str  # delivery id + "/" + expectation
+    status: int  # -1 when the connection failed
+    reply: str  # the "status" field of the JSON reply ("" when there was none)
+    seconds: float
+
+
+def _raw_request(delivery: Delivery, port: int, keep_alive: bool) -> bytes:
+    """The whole HTTP request, built before the clock starts so the client spends its time on
+    the wire and not on formatting (it shares the cores with the service it measures)."""
+    head = (
+        f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n"
+        "Content-Type: application/json\r\nUser-Agent: GitHub-Hookshot/load\r\n"
+        f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery.delivery_id}\r\n"
+        f"X-Hub-Signature-256: {delivery.signature}\r\nContent-Length: {len(delivery.body)}\r\n"
+        "\r\n"
+    )
+    return head.encode() + delivery.body
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class _Connection:
+    """One client slot: one request in flight, its response read as bytes arrive. With
+    `keep_alive` the slot reuses its connection; without, each delivery connects anew (as a
+    sender that does not pool connections does), and the connect counts in its latency."""
+
+    def __init__(self, port: int, keep_alive: bool) -> None:
+        self.port = port
+        self.keep_alive = keep_alive
+        self.sock = _connect(port) if keep_alive else socket.socket()
+        self.buffer = bytearray()
+        self.key = ""
+        self.started = 0.0
+
+    def send(self, key: str, raw: bytes) -> None:
+        self.key, self.buffer = key, bytearray()
+        self.started = time.perf_counter()
+        if not self.keep_alive:
+            self.sock.close()
+            self.sock = _connect(self.port)
+        self.sock.sendall(raw)
+
+    def response(self) -> tuple[int, bytes] | None:
+        """(status, body) once the whole response is in the buffer, else None."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        length = next(
+            (
+                int(line.split(":", 1)[1])
+                for line in head
+                if line.lower().startswith("content-length:")
+            ),
+            None,
+        )
+        if length is None:
+            raise OSError(f"response without Content-Length: {head[0]}")
+        if len(self.buffer) < end + 4 + length:
+            return None
+        return int(head[0].split(" ", 2)[1]), bytes(self.buffer[end + 4 : end + 4 + length])
+
+    def reopen(self) -> None:
+        self.sock.close()
+        self.sock = _connect(self.port)
+
+
+def _reply_status(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    return str(data.get("status", "")) if isinstance(data, dict) else ""
+
+
+def _send_on_connections(
+    port: int, deliveries: list[Delivery], connections: int, keep_alive: bool
+) -> list[Answer]:
+    """Closed loop on `connections` client slots from one thread: each sends its next request
+    the moment the previous response is complete. A response's time is taken when the event
+    loop has read all of it, so client-side delay can only add to the recorded latency."""
+    work = iter(
+        [(d.delivery_id + "/" + d.expect, _raw_request(d, port, keep_alive)) for d in deliveries]
+    )
+    selector = selectors.DefaultSelector()
+    answers: list[Answer] = []
+    in_flight = min(connections, len(deliveries))
+
+    def send(conn: _Connection, key: str, raw: bytes) -> None:
+        if not keep_alive:
+            selector.unregister(conn.sock)
+        conn.send(key, raw)
+        if not keep_alive:
+            selector.register(conn.sock, selectors.EVENT_READ, conn)
+
+    for _ in range(in_flight):
+        conn = _Connection(port, keep_alive)
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+        send(conn, *next(work))
+    while in_flight:
+        for key, _ in selector.select(timeout=30):
+            conn = key.data
             try:
-                conn.request("POST", "/webhook", body=delivery.body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                status = -1
-            elapsed = time.perf_counter() - started
-            with lock:
-                results.append((delivery.delivery_id + "/" + delivery.expect, status, elapsed))
-        conn.close()
+                chunk = conn.sock.recv(65536)
+                if not chunk:
+                    raise OSError("connection closed by the server")
+                conn.buffer += chunk
+                done = conn.response()
+            except OSError:
+                done = (-1, b"")
+                selector.unregister(conn.sock)
+                conn.reopen()
+                selector.register(conn.sock, selectors.EVENT_READ, conn)
+            if done is None:
+                continue
+            finished = time.perf_counter()
+            status, body = done
+            answers.append(Answer(conn.key, status, _reply_status(body), finished - conn.started))
+            item = next(work, None)
+            if item is None:
+                in_flight -= 1
+                selector.unregister(conn.sock)
+                conn.sock.close()
+            else:
+                send(conn, *item)
+    selector.close()
+    return answers
 
-    pool = [threading.Thread(target=client) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return results
 
-
-def _client_process(port: int, deliveries: list[Delivery], threads: int, out: Connection) -> None:
-    out.send(_send_with_threads(port, deliveries, threads))
+def _client_process(
+    port: int, deliveries: list[Delivery], connections: int, keep_alive: bool, out: Connection
+) -> None:
+    out.send(_send_on_connections(port, deliveries, connections, keep_alive))
     out.close()
 
 
 def send_all(
-    port: int, deliveries: list[Delivery], concurrency: int, processes: int
-) -> list[tuple[Delivery, int, float]]:
-    """Client threads spread over processes, so the client's own GIL does not queue requests."""
+    port: int, deliveries: list[Delivery], concurrency: int, processes: int, keep_alive: bool
+) -> list[tuple[Delivery, Answer]]:
+    """`concurrency` connections spread over client processes (one event loop each)."""
     context = multiprocessing.get_context("fork")
     parts = [deliveries[i::processes] for i in range(processes)]
     children = []
     for i, part in enumerate(parts):
         receive, send = context.Pipe(duplex=False)
-        threads = concurrency // processes + (1 if i < concurrency % processes else 0)
-        child = context.Process(target=_client_process, args=(port, part, threads, send))
+        connections = concurrency // processes + (1 if i < concurrency % processes else 0)
+        child = context.Process(
+            target=_client_process, args=(port, part, connections, keep_alive, send)
+        )
         child.start()
         children.append((child, receive))
     by_key = {d.delivery_id + "/" + d.expect: d for d in deliveries}
-    results: list[tuple[Delivery, int, float]] = []
+    results: list[tuple[Delivery, Answer]] = []
     for child, receive in children:
-        results.extend((by_key[key], status, elapsed) for key, status, elapsed in receive.recv())
+        results.extend((by_key[answer.key], answer) for answer in receive.recv())
         child.join()
     return results
 
@@ -241,17 +344,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument("--server", choices=("gunicorn", "werkzeug"), default="gunicorn")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
+    parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument("--server", choices=("emac", "werkzeug"), default="emac")
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="gunicorn worker processes"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="threads per gunicorn worker"
+    )
+    parser.add_argument(
+        "--connections",
+        choices=("keep-alive", "per-delivery"),
+        default="keep-alive",
+        help="reuse each client connection, or connect anew for every delivery",
+    )
     parser.add_argument("--seed", type=int, default=20240501)
     args = parser.parse_args()
-    if args.server == "gunicorn" and shutil.which("gunicorn") is None:
-        try:
-            import gunicorn  # noqa: F401
-        except ImportError:
-            raise SystemExit("gunicorn is not installed (pip install gunicorn)") from None
 
     deliveries = build_deliveries(args.requests, args.seed)
     with tempfile.TemporaryDirectory(prefix="emac-load-") as tmp:
@@ -261,7 +369,13 @@ def main() -> int:
         server = start_server(args.server, port, queue_path, args.workers, args.threads)
         try:
             wall = time.perf_counter()
-            results = send_all(port, deliveries, args.concurrency, args.client_processes)
+            results = send_all(
+                port,
+                deliveries,
+                args.concurrency,
+                args.client_processes,
+                keep_alive=args.connections == "keep-alive",
+            )
             wall = time.perf_counter() - wall
         finally:
             server.terminate()
@@ -269,19 +383,18 @@ def main() -> int:
         valid_ids = {d.delivery_id for d in deliveries if d.expect == "valid"}
         handled = drain(queue_path, len(valid_ids), timeout=120)
 
-    latencies = sorted(elapsed for _, _, elapsed in results)
-    statuses = Counter(status for _, status, _ in results)
-    by_kind = Counter((d.expect, status) for d, status, _ in results)
-    forged_ok = all(status == 401 for d, status, _ in results if d.expect == "forged")
-    # Each id sent twice must be answered once with 202 and once with 200 "duplicate".
+    latencies = sorted(answer.seconds for _, answer in results)
+    statuses = Counter(answer.status for _, answer in results)
+    by_kind = Counter((d.expect, answer.status) for d, answer in results)
+    forged_ok = all(answer.status == 401 for d, answer in results if d.expect == "forged")
+    # Each id sent twice must be answered once with 202 "queued" and once with 200 "duplicate".
     replays = Counter(d.delivery_id for d in deliveries if d.expect != "forged")
-    answers: dict[str, list[int]] = {}
-    for d, status, _ in results:
+    answers: dict[str, list[tuple[int, str]]] = {}
+    for d, answer in results:
         if d.expect != "forged":
-            answers.setdefault(d.delivery_id, []).append(status)
-    dedupe_ok = all(
-        sorted(answers[i]) == ([200, 202] if n == 2 else [202]) for i, n in replays.items()
-    )
+            answers.setdefault(d.delivery_id, []).append((answer.status, answer.reply))
+    once, twice = [(202, "queued")], [(200, "duplicate"), (202, "queued")]
+    dedupe_ok = all(sorted(answers[i]) == (twice if n == 2 else once) for i, n in replays.items())
     exactly_once = set(handled) == valid_ids and all(n == 1 for n in handled.values())
     lost = len(valid_ids - set(handled))
     doubled = sum(1 for n in handled.values() if n > 1)
@@ -289,13 +402,9 @@ def main() -> int:
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
     print(
         f"server: {args.server}"
-        + (
-            f" ({args.workers} workers x {args.threads} threads)"
-            if args.server == "gunicorn"
-            else ""
-        )
+        + (f" ({args.workers} workers x {args.threads} threads)" if args.server == "emac" else "")
         + f", SQLite queue, {args.requests} deliveries at concurrency {args.concurrency}"
-        + f" from {args.client_processes} client processes"
+        + f" from {args.client_processes} client processes, {args.connections} connections"
     )
     print(f"sent: {len(valid_ids)} unique valid, {sum(replays.values()) - len(valid_ids)} replays, "
           f"{sum(1 for d in deliveries if d.expect == 'forged')} forged")  # fmt: skip
@@ -309,7 +418,8 @@ def main() -> int:
         )
     )
     print(f"throughput: {len(results) / wall:.0f} requests/s over {wall:.2f} s")
-    print(f"forged all 401: {forged_ok}; replays answered 202 once and 200 once: {dedupe_ok}")
+    print(f"forged all 401: {forged_ok}; replays answered 202 once and 200 duplicate once: "
+          f"{dedupe_ok}")  # fmt: skip
     print(f"processed exactly once: {exactly_once} (lost {lost}, doubled {doubled}, "
           f"handled {sum(handled.values())} of {len(valid_ids)})")  # fmt: skip
     p99_ok = percentile(latencies, 0.99) <= 0.050

@@ -13,7 +13,7 @@ import yaml
 from bot.compile.availability import AvailabilityError
 from bot.discover import commands as discovery
 from bot.emit.artifacts import RULES_FORMATS
-from bot.github.settings import SettingsError
+from bot.github.settings import DEFAULT_THREADS, SettingsError, default_workers
 from bot.review.gitread import MissingCommitError
 from bot.review.model import ReviewResult
 from bot.spec.errors import SpecError
@@ -255,8 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the GitHub App webhook service (gunicorn) and a worker")
     p.add_argument("--bind", default="0.0.0.0:8080")
-    p.add_argument("--workers", type=int, default=4)
-    p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--workers", type=int, default=default_workers(), help="gunicorn worker processes"
+    )
+    p.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="threads per gunicorn worker"
+    )
     p.add_argument(
         "--no-worker",
         action="store_true",

@@ -171,6 +171,8 @@ def test_probes_report_process_and_queue(server: LoopbackServer, queue: SqliteJo
     assert server.request("GET", "/healthz").status == 200
     assert server.request("GET", "/readyz").body == {"status": "ready"}
     assert server.request("GET", "/webhook").status == 405
+    assert server.request("POST", "/hooks").status == 404
+    assert server.request("GET", "/healthz/extra").body["error"].startswith("The requested URL")
     queue.close()
     assert server.request("GET", "/readyz").status == 503
     assert server.request("GET", "/healthz").status == 200

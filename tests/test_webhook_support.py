@@ -11,13 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from flask import Flask
 from werkzeug.serving import make_server
 
 from bot.github.signature import sign
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 WEBHOOKS = REFERENCE / "github" / "webhooks"
@@ -159,7 +161,7 @@ class LoopbackServer:
 
 
 @contextmanager
-def serving(app: Flask) -> Iterator[LoopbackServer]:
+def serving(app: WSGIApplication) -> Iterator[LoopbackServer]:
     """The app behind a real threaded HTTP server on a free loopback port."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

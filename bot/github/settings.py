@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,16 @@ GITHUB_API_URL = "https://api.github.com"
 # GitHub caps webhook payloads at 25 MB; anything larger is not a real delivery.
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 DEFAULT_QUEUE_PATH = Path("emac-queue.sqlite3")
+
+# Sized by `benchmarks/webhook_load.py` on 2 cores: one process per core keeps every core busy
+# (a process runs Python on one core at a time), and a few threads per process cover the fsync
+# of the queue's commit; more threads only contend for the interpreter lock and widen the tail.
+DEFAULT_THREADS = 4
+
+
+def default_workers() -> int:
+    """One gunicorn worker process per core, at least two (one may be restarting)."""
+    return max(2, os.cpu_count() or 1)
 
 
 class SettingsError(ValueError):

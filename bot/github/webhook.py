@@ -6,17 +6,24 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from bot.github.events import PayloadError, RoutingPolicy, route
 from bot.github.queue import JobQueue, open_queue
 from bot.github.settings import Settings, load_settings
 from bot.github.signature import signature_is_valid
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -99,44 +106,92 @@ def _json(reply: Reply) -> Response:
     return response
 
 
-def create_app(settings: Settings, queue: JobQueue | None = None) -> Flask:
-    """The Flask app; `queue` defaults to the one the settings name."""
+def _status_line(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
+
+
+class WebhookService:
+    """The WSGI application: `POST /webhook` on a bare WSGI path, everything else through Flask.
+
+    Deliveries are the only traffic with volume, and Flask's per-request machinery (request
+    and app contexts, URL matching, the Request and Response objects) cost about as much CPU
+    as verifying, parsing and recording a delivery; the bare path reads the environ directly.
+    The probes and error pages stay ordinary Flask views.
+    """
+
+    def __init__(
+        self, probes: Flask, *, secret: bytes, queue: JobQueue, policy: RoutingPolicy, limit: int
+    ) -> None:
+        self.probes = probes
+        self._secret = secret
+        self._queue = queue
+        self._policy = policy
+        self._limit = limit
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/webhook":
+            return self.probes(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            reply = Reply(405, {"error": "deliveries are POSTed to /webhook"})
+            return _send(reply, start_response, [("Allow", "POST")])
+        return _send(self.receive(environ), start_response)
+
+    def receive(self, environ: WSGIEnvironment) -> Reply:
+        """One delivery from the environ: size limit first, then `receive_delivery`."""
+        limit = self._limit
+        too_large = Reply(413, {"error": f"body larger than {limit} bytes"})
+        length = get_content_length(environ)
+        if length is not None and length > limit:
+            return too_large
+        # Read at most one byte past the limit: a lying or absent Content-Length cannot make
+        # the service buffer an unbounded body.
+        body = get_input_stream(environ).read(limit + 1)
+        if len(body) > limit:
+            return too_large
+        return receive_delivery(
+            EnvironHeaders(environ),
+            body,
+            secret=self._secret,
+            queue=self._queue,
+            policy=self._policy,
+        )
+
+
+def _send(
+    reply: Reply, start_response: StartResponse, extra: list[tuple[str, str]] | None = None
+) -> Iterable[bytes]:
+    body = json.dumps(reply.body, separators=(",", ":")).encode() + b"\n"
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    start_response(_status_line(reply.status), headers + (extra or []))
+    return [body]
+
+
+def create_app(settings: Settings, queue: JobQueue | None = None) -> WebhookService:
+    """The service; `queue` defaults to the one the settings name."""
     secret = settings.require_webhook_secret()
     jobs = queue if queue is not None else open_queue(settings)
     policy = RoutingPolicy(review_drafts=settings.review_drafts)
-    limit = settings.max_body_bytes
-    app = Flask("emac_webhook")
+    probes = Flask("emac_webhook")
 
-    @app.post("/webhook")
-    def webhook() -> Response:
-        if request.content_length is not None and request.content_length > limit:
-            return _json(Reply(413, {"error": f"body larger than {limit} bytes"}))
-        # Read at most one byte past the limit: a lying or absent Content-Length cannot make
-        # the service buffer an unbounded body.
-        body = request.stream.read(limit + 1)
-        if len(body) > limit:
-            return _json(Reply(413, {"error": f"body larger than {limit} bytes"}))
-        return _json(
-            receive_delivery(request.headers, body, secret=secret, queue=jobs, policy=policy)
-        )
-
-    @app.get("/healthz")
+    @probes.get("/healthz")
     def healthz() -> Response:
         return _json(Reply(200, {"status": "ok"}))
 
-    @app.get("/readyz")
+    @probes.get("/readyz")
     def readyz() -> Response:
         if jobs.ping():
             return _json(Reply(200, {"status": "ready"}))
         return _json(Reply(503, {"status": "queue unreachable"}))
 
-    @app.errorhandler(HTTPException)
+    @probes.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         return _json(Reply(exc.code or 400, {"error": exc.description or exc.name}))
 
-    return app
+    return WebhookService(
+        probes, secret=secret, queue=jobs, policy=policy, limit=settings.max_body_bytes
+    )
 
 
-def app_from_env() -> Flask:
+def app_from_env() -> WebhookService:
     """Entry point for WSGI servers: `gunicorn 'bot.github.webhook:app_from_env()'`."""
     return create_app(load_settings(os.environ))
