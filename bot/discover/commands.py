@@ -26,11 +26,10 @@ from bot.discover.accept import (
     sha256_digest,
 )
 from bot.discover.delta import (
-    build_delta,
     delta_document,
     diff_models,
     discovered_document,
-    predict_impact,
+    propose_delta,
 )
 from bot.discover.mesh import ConfigEvidence, config_evidence_from_documents, read_config_dirs
 from bot.discover.model_build import (
@@ -146,7 +145,6 @@ def discover_files(
     settings = DiscoverySettings(tuple(extra_domain_keys), config_name, rule_shares)
     discovery = discover_model(model, evidence, config, settings)
     changes = diff_models(current, discovery)
-    impact = predict_impact(docs, journey, accepted_name, accepted_text, changes, discovery)
     files = [
         *(EvidenceFile(file=shown(p), kind="traces", digest=_digest(p)) for p in traces),
         *(
@@ -154,12 +152,14 @@ def discover_files(
             for p in config_files(configs)
         ),
     ]
-    delta = build_delta(
+    delta = propose_delta(
+        docs,
         discovery,
         changes,
+        accepted_file=accepted_name,
+        accepted_text=accepted_text,
         based_on=BasedOn(file=shown(accepted), digest=sha256_digest(accepted_bytes)),
         evidence=files,
-        impact=impact,
     )
     source = shown(root / model.source)
     discovered_text = dump_yaml(wire_document(discovered_document(discovery)), source)

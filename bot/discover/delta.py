@@ -359,14 +359,21 @@ def discovery_confidence(discovery: Discovery) -> ModelConfidence:
     )
 
 
-def build_delta(
+def propose_delta(
+    docs: Mapping[str, list[YamlDocument]],
     discovery: Discovery,
     changes: Sequence[Change],
     *,
+    accepted_file: str,
+    accepted_text: str,
     based_on: BasedOn,
     evidence: Sequence[EvidenceFile],
-    impact: PredictedImpact | None,
 ) -> ModelDelta:
+    """The delta `emac discover` writes and a review proposes: the changes against the accepted
+    model (`accepted_file` in `docs`, its text `accepted_text`), with their predicted impact."""
+    impact = predict_impact(
+        docs, discovery.journey, accepted_file, accepted_text, changes, discovery
+    )
     return ModelDelta(
         api_version="emac.dev/v1alpha1",
         kind="ModelDelta",

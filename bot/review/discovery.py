@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.compile.decision import PendingDelta
 from bot.discover.accept import accepted_doc, accepted_document, apply_changes, sha256_digest
-from bot.discover.delta import build_delta, diff_models, discovery_confidence, predict_impact
+from bot.discover.delta import diff_models, discovery_confidence, propose_delta
 from bot.discover.mesh import config_evidence_from_documents
 from bot.discover.model_build import discover_model, domain_keys, trace_label_keys
 from bot.discover.trace_infer import infer_trace_evidence
@@ -128,19 +128,22 @@ def config_deltas(
         changes = diff_models(current, discovery)
         if not changes:
             continue
-        impact = predict_impact(docs, model.name, accepted_file, accepted_text, changes, discovery)
         evidence = [
             EvidenceFile(file=f, kind="config", digest=_digest(files[f]))
             for f in names
             if f in files
         ]
-        delta = build_delta(
+        delta = propose_delta(
+            docs,
             discovery,
             changes,
+            accepted_file=accepted_file,
+            accepted_text=accepted_text,
             based_on=BasedOn(file=accepted_file, digest=_digest(accepted_text)),
             evidence=evidence,
-            impact=impact,
         )
+        impact = delta.spec.predicted_impact
+        assert impact is not None  # propose_delta always predicts
         after = apply_changes(current, changes, discovery_confidence(discovery))
         out[model.name] = PendingModel(
             delta=delta,
