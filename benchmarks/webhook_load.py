@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.github.events import Job
-from bot.github.queue import SqliteJobQueue
+from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.settings import DEFAULT_THREADS, default_workers
 from bot.github.signature import sign
 from bot.github.worker import run_worker

@@ -16,7 +16,7 @@ from bot.github.events import Job
 from bot.github.gateway import GitHubGateway
 from bot.github.gitsource import GitMirror
 from bot.github.handlers import JobHandlers
-from bot.github.queue import SqliteJobQueue
+from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.retry import GitHubRetryPolicy
 from bot.github.settings import Settings
 from bot.github.webhook import create_app

@@ -8,7 +8,7 @@ import pytest
 
 from bot.compile.pipeline import models_from_documents
 from bot.discover import confidence as conf
-from bot.discover.delta import diff_models
+from bot.discover.changes import diff_models
 from bot.discover.mesh import ConfigEvidence, config_evidence_from_documents
 from bot.discover.model_build import Discovery, discover_model
 from bot.discover.stats import Z95, wilson_interval

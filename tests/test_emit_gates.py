@@ -10,17 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.compile.result import CompiledJourney
-from bot.emit.gates import (
+from bot.emit.gate_caps import (
     SOURCE_HEADROOM,
     SOURCE_OBJECTIVE_BURN,
     SOURCE_OBJECTIVE_LATENCY,
     SOURCE_POLICY_BURN,
     SOURCE_POLICY_P99,
-    QueryScopeError,
-    derive_gate_thresholds,
     threshold_text,
-    with_matcher,
 )
+from bot.emit.gates import derive_gate_thresholds
+from bot.emit.promql_scan import QueryScopeError, with_matcher
 from tests.test_emit_gates_support import healthy, shop, with_latency, with_leaf
 
 GATING_CAP = "gating bound (pessimistic): (1 − optimistic)/(1 − pessimistic)"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.github.gateway import FollowupOutcome, FollowupStatus, GitHubGateway
+from bot.github.followup import FollowupOutcome, FollowupStatus, ensure_followup_pr
+from bot.github.gateway import GitHubGateway
 from bot.github.retry import GitHubRetryPolicy
 from tests.fakegithub import BOT_LOGIN, FakeGitHub
 
@@ -37,7 +38,8 @@ class Scene:
     def regenerate(
         self, files: dict[str, bytes | None], head: str | None = None
     ) -> FollowupOutcome:
-        return self.gateway.ensure_followup_pr(
+        return ensure_followup_pr(
+            self.gateway,
             REPO,
             PR,
             head_branch=HEAD_BRANCH,

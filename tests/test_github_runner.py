@@ -8,7 +8,8 @@ from pathlib import Path
 import git
 import pytest
 
-from bot.github.gateway import CommentOutcome, FollowupStatus, GitHubGateway
+from bot.github.followup import FollowupStatus
+from bot.github.gateway import CommentOutcome, GitHubGateway
 from bot.github.gitsource import GitMirror
 from bot.github.retry import GitHubRetryPolicy
 from bot.github.runner import CHECK_NAME, review_pull_request

@@ -11,12 +11,8 @@ from pydantic import ValidationError
 
 from bot.compile.pipeline import compile_paths
 from bot.compile.result import CompiledJourney
-from bot.emit.guards import (
-    DEFAULT_ACTIONS,
-    UnknownActionError,
-    action_guard,
-    evaluate_guard,
-)
+from bot.emit.guard_document import action_guard
+from bot.emit.guards import DEFAULT_ACTIONS, UnknownActionError, evaluate_guard
 from bot.spec.domain import Node
 from bot.spec.guard import ActionGuard
 from tests.test_emit_gates_support import (

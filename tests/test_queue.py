@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot.github.events import Job
-from bot.github.queue import JobQueue, RetryPolicy, SqliteJobQueue
+from bot.github.queue import JobQueue, RetryPolicy
+from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.worker import PermanentJobError
 from tests.test_queue_support import (
     REPO,
@@ -238,3 +239,4 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(make_queue) -> None:
         release.set()
         wait_until(lambda: drained(queue), what="slow job finished")
     assert calls == [slow]
+

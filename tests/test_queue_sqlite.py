@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.github.events import Job
-from bot.github.queue import RetryPolicy, SqliteJobQueue
+from bot.github.queue import RetryPolicy
+from bot.github.queue_sqlite import SqliteJobQueue
 from tests.test_queue_support import ManualClock, command, merge_group, review
 
 

@@ -13,7 +13,7 @@ import responses
 
 from bot.github.appauth import GitHubAppAuth, authorize_command, refusal_comment
 from bot.github.events import Job, JobKind
-from bot.github.queue import SqliteJobQueue
+from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.settings import Settings
 from bot.github.webhook import create_app
 from tests.test_queue_support import Recorder, drained, wait_until, worker_thread

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.github.queue import SqliteJobQueue, open_queue
+from bot.github.queue import open_queue
+from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.settings import DEFAULT_MAX_BODY_BYTES, Settings, SettingsError, load_settings
 from bot.github.signature import sign, signature_is_valid
 from bot.github.webhook import create_app

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bot.compile.latency_grid import PROBABILITY_SLACK, Array
+
+T = TypeVar("T")
 
 
 class Levels:
@@ -117,6 +120,16 @@ def any_alone(
             out = np.minimum(out, s + _with_sentinel(q)[levels.down(need)])
     out[-1] = 0.0
     return out
+
+
+def balanced(items: Sequence[T], pair: Callable[[T, T], T]) -> T:
+    """Combine neighbours pairwise, level by level: sums stay balanced, so rounding stays small."""
+    row = list(items)
+    while len(row) > 1:
+        row = [
+            pair(row[i], row[i + 1]) if i + 1 < len(row) else row[i] for i in range(0, len(row), 2)
+        ]
+    return row[0]
 
 
 # --- independent combinations, row-wise on stacked CDF values ---------------------------------

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from bot.compile.latency import retriable_share
+from bot.compile.latency_estimate import retriable_share
 from bot.compile.latency_grid import Knots
 from bot.spec.domain import ComponentModel, Node
 

@@ -25,12 +25,8 @@ from bot.discover.accept import (
     model_with_accepted,
     sha256_digest,
 )
-from bot.discover.delta import (
-    delta_document,
-    diff_models,
-    discovered_document,
-    propose_delta,
-)
+from bot.discover.changes import diff_models
+from bot.discover.delta import delta_document, discovered_document, propose_delta
 from bot.discover.mesh import ConfigEvidence, config_evidence_from_documents, read_config_dirs
 from bot.discover.model_build import (
     Discovery,

@@ -6,7 +6,7 @@ metric names, interval and failureLimit), on purpose:
 - every metric sets `count`: Argo rejects a template used as a canary step when a metric has
   an `interval` and no `count` ("metric ... runs indefinitely", argo-rollouts issue #2691);
   5 measurements at 1m cover the 5m window;
-- the burn-rate success condition is derived (see `bot.emit.gates`), not copied from
+- the burn-rate success condition is derived (see `bot.emit.gate_caps`), not copied from
   `maxCanaryBurnRate`: on the paper's example the pessimistic bound makes it 0.337042, not 1.0;
 - queries read an absent success series as 0 and drop idle canaries (`total > 0`) so an
   all-failing canary fails its check and an idle one is not a NaN;
@@ -18,14 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.compile.result import CompiledJourney
-from bot.emit.gates import (
-    PROMETHEUS_ADDRESS,
-    CanaryGate,
-    derive_gate_thresholds,
-    dns_name,
-    object_annotations,
-    object_labels,
-)
+from bot.emit.gate_metadata import PROMETHEUS_ADDRESS, object_annotations
+from bot.emit.gates import CanaryGate, derive_gate_thresholds
+from bot.emit.k8smeta import dns_name, object_labels
 from bot.emit.promql import format_number
 
 API_VERSION = "argoproj.io/v1alpha1"

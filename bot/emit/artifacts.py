@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from bot.compile.result import CompiledJourney
 from bot.compile.whatif import rebound_for
-from bot.emit import argo, flagger, guards, leaf_alerts, prometheus, sloth
+from bot.emit import argo, flagger, guard_document, leaf_alerts, prometheus, sloth
 from bot.emit.report import derivation_report
 from bot.emit.yamlout import dump_yaml
 from bot.gcpause import without_gc
@@ -103,7 +103,7 @@ def journey_artifacts(
     elif pd is not None:
         docs["analysis-template"] = argo.analysis_template(cj)
         docs["rollout-snippet"] = argo.rollout_steps_snippet(cj)
-    docs["action-guard"] = guards.action_guard(cj, rebound_for(cj))
+    docs["action-guard"] = guard_document.action_guard(cj, rebound_for(cj))
     docs["report"] = derivation_report(cj)
     out: dict[str, str] = {}
     for kind, doc in docs.items():

@@ -11,15 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.compile.result import CompiledJourney
-from bot.emit.gates import (
-    PROMETHEUS_ADDRESS,
-    CanaryGate,
-    GateThresholds,
-    derive_gate_thresholds,
-    dns_name,
-    object_annotations,
-    object_labels,
-)
+from bot.emit.gate_metadata import PROMETHEUS_ADDRESS, object_annotations
+from bot.emit.gates import CanaryGate, GateThresholds, derive_gate_thresholds
+from bot.emit.k8smeta import dns_name, object_labels
 from bot.emit.promql import format_number
 
 API_VERSION = "flagger.app/v1beta1"

@@ -10,13 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.github.gateway import (
-    CommentOutcome,
-    FollowupOutcome,
-    FollowupStatus,
-    GitHubGateway,
-    PullRequestInfo,
-)
+from bot.github.followup import FollowupOutcome, FollowupStatus, ensure_followup_pr
+from bot.github.gateway import CommentOutcome, GitHubGateway, PullRequestInfo
 from bot.github.gitsource import GitMirror
 from bot.github.payloads import STICKY_MARKER, max_sticky_body_chars
 from bot.review.gitread import MissingCommitError
@@ -76,7 +71,8 @@ def _followup(
         "and guards in step with the specs. Push to this branch yourself and the bot leaves "
         "it alone."
     )
-    return gateway.ensure_followup_pr(
+    return ensure_followup_pr(
+        gateway,
         pr.repo,
         pr.number,
         head_branch=pr.head_ref,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from bot.compile.decision import PendingDelta
 from bot.discover.accept import accepted_doc, accepted_document, apply_changes, sha256_digest
-from bot.discover.delta import diff_models, discovery_confidence, propose_delta
+from bot.discover.changes import diff_models, discovery_confidence
+from bot.discover.delta import propose_delta
 from bot.discover.mesh import config_evidence_from_documents
 from bot.discover.model_build import discover_model, domain_keys, trace_label_keys
 from bot.discover.trace_infer import infer_trace_evidence
