@@ -240,3 +240,24 @@ def test_a_job_longer_than_its_lease_keeps_it_and_runs_once(make_queue) -> None:
         wait_until(lambda: drained(queue), what="slow job finished")
     assert calls == [slow]
 
+
+def test_a_redis_worker_stops_soon_after_its_command_channel_went_quiet(
+    redis_server: RedisServer,
+) -> None:
+    # RQ's teardown unsubscribes, then waits for its pub/sub thread. When that thread has
+    # already read the unsubscribe reply it is back in a blocking read, and only the read's
+    # own timeout ends the wait: that must be short, or `emac worker` outlives SIGTERM.
+    from redis import Redis
+
+    from bot.github.redis_queue import RedisJobQueue
+
+    queue = RedisJobQueue(Redis.from_url(redis_server.url), name="teardown")
+    worker = queue.rq_worker(stop_event=threading.Event(), worker_name="quiet")
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    time.sleep(0.5)  # the thread reads the reply and blocks again
+    started = time.monotonic()
+    worker.unsubscribe()
+    worker.pubsub_thread.join(timeout=30)
+    assert not worker.pubsub_thread.is_alive()
+    assert time.monotonic() - started < 5

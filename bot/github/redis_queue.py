@@ -195,11 +195,9 @@ class RedisJobQueue:
         except RedisError:
             return False
 
-    def work(
-        self, handler: Callable[[Job], None], *, stop_event: threading.Event, worker_name: str
-    ) -> None:
-        """Run one RQ worker in this thread until `stop_event` is set."""
-        worker = _EmacRQWorker(
+    def rq_worker(self, *, stop_event: threading.Event, worker_name: str) -> SimpleWorker:
+        """An RQ worker on this queue that stops when `stop_event` is set."""
+        return _EmacRQWorker(
             [self.rq_queue],
             name=worker_name.replace(":", "-"),
             connection=self.connection,
@@ -209,6 +207,12 @@ class RedisJobQueue:
             maintenance_interval=max(1, min(self.lease_seconds, 5)),
             worker_ttl=max(60, 2 * self.lease_seconds),
         )
+
+    def work(
+        self, handler: Callable[[Job], None], *, stop_event: threading.Event, worker_name: str
+    ) -> None:
+        """Run one RQ worker in this thread until `stop_event` is set."""
+        worker = self.rq_worker(stop_event=stop_event, worker_name=worker_name)
         _context.handler, _context.queue = handler, self
         try:
             worker.work(logging_level="WARNING")
@@ -250,6 +254,16 @@ class _EmacRQWorker(SimpleWorker):
             if found is not None:
                 return found
         raise StopRequested()
+
+    def subscribe(self) -> None:
+        # RQ listens for commands on a pub/sub thread that blocks up to 60 s per read, and
+        # redis-py ≥ 8 waits for that thread without a bound when RQ stops it at teardown:
+        # a stopping worker could hang for a minute, past a container's grace period.
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ: None
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def check_for_suspension(self, burst: bool) -> None:
         if self._stop_event.is_set():
