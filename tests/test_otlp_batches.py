@@ -174,6 +174,43 @@ def test_malformed_batch_is_located(tmp_path: Path) -> None:
     assert "not valid JSON" in problem.message
 
 
+def test_malformed_later_batch_is_located_exactly(tmp_path: Path) -> None:
+    # One request per line (as an exporter appends them), non-ASCII text before the error on
+    # its line: line and column in characters and the byte in bytes, whatever the file's size
+    # (the batch reader knows where each batch starts).
+    lines = [
+        json.dumps(request(resource_batch("café", [span(n, name="größe")])), ensure_ascii=False)
+        for n in range(3)
+    ]
+    lines[2] = lines[2].replace('"kind": 2', '"kind": 2,,')
+    bad = "\n".join(lines) + "\n"
+    path = tmp_path / "requests.jsonl"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(json.JSONDecodeError) as oracle:
+        json.loads(lines[2])
+    with pytest.raises(SpecError) as caught:
+        list(read_spans(path))
+    (problem,) = caught.value.problems
+    assert (problem.location.line, problem.location.column) == (3, oracle.value.colno)
+    at = bad.index(",,") + 1
+    assert problem.message == f"not valid JSON at byte {len(bad[:at].encode())}: {oracle.value.msg}"
+
+
+def test_bytes_that_are_not_utf8_are_located(tmp_path: Path) -> None:
+    text = json.dumps(request(resource_batch("a", [span(0, name="op-XX")])), indent=1)
+    data = text.encode().replace(b"op-XX", b"op-\xff\xfe")
+    path = tmp_path / "latin.json"
+    path.write_bytes(data)
+    with pytest.raises(SpecError) as caught:
+        list(read_spans(path))
+    (problem,) = caught.value.problems
+    at = data.index(b"\xff")
+    line = data.count(b"\n", 0, at) + 1
+    column = at - data.rindex(b"\n", 0, at)
+    assert (problem.location.line, problem.location.column) == (line, column)
+    assert problem.message == f"not valid JSON at byte {at}: not UTF-8 text"
+
+
 def test_mixed_span_list_keys_are_refused() -> None:
     data = json.dumps(
         request(resource_batch("a", [span(0)]),

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from bot.discover.otlp_stream import find_batch_start, stream_raw_spans
-from bot.discover.spans import trace_problem
+from bot.discover.spans import JsonSyntaxError, trace_problem
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # a larger batch is streamed span by span instead
 READ_BLOCK = 256 * 1024
@@ -123,6 +123,7 @@ class _Buffer:
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.data = b""
+        self.base = 0  # where `data` starts in the stream
         self.pos = 0
         self.eof = False
 
@@ -157,6 +158,7 @@ class _Buffer:
         self.want(1)
         if self.data[self.pos : self.pos + 1] != b"{":
             return None
+        self.base += self.pos
         self.data, self.pos = self.data[self.pos :], 0
         search = 1
         while True:
@@ -176,14 +178,18 @@ class _Buffer:
                 else:
                     self.pos = len(item)
                     return (value,)
-            text = self.data[:end].decode("utf-8")
+            try:
+                text = self.data[:end].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise JsonSyntaxError(self.base + exc.start, "not UTF-8 text") from None
             try:
                 value, stop = _DECODER.raw_decode(text)
             except json.JSONDecodeError as exc:
                 # What looked like the next batch may sit inside this one (in a field OTLP
                 # does not define): read on, unless the text is simply not JSON.
                 if end is None or exc.pos < len(text.rstrip()) - 1:
-                    raise
+                    at = exc.pos if text.isascii() else len(text[: exc.pos].encode("utf-8"))
+                    raise JsonSyntaxError(self.base + at, exc.msg) from None
                 search = end + 1
                 continue
             self.pos = stop if text.isascii() else len(text[:stop].encode("utf-8"))

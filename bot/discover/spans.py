@@ -188,3 +188,12 @@ def http_error(attributes: Mapping[str, str]) -> bool:
 
 def trace_problem(file: str, path: str, message: str) -> SpecError:
     return SpecError([SpecProblem(Location(file), path, message)])
+
+
+class JsonSyntaxError(ValueError):
+    """Malformed JSON where the reader knows the exact byte of the file it stopped at."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(f"{reason} at byte {offset}")
+        self.offset = offset
+        self.reason = reason

@@ -19,7 +19,6 @@ its exact location.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -28,13 +27,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import ijson  # type: ignore[import-untyped]
-
 from bot.discover.otlp_stream import find_batch_start
 from bot.discover.span_collector import CollectorTotals, SpanCollector, SpanRecord
 from bot.discover.trace_evidence import InferenceSettings, TraceEvidence
 from bot.discover.trace_tree import JourneyTally
-from bot.discover.traces import collect_spans, detect_format
+from bot.discover.traces import MALFORMED_JSON, collect_spans, detect_format
 from bot.discover.traces_otlp import collect_otlp
 from bot.gcpause import without_gc
 from bot.spec.errors import SpecError
@@ -209,7 +206,7 @@ def _collect_part(part: Part, collector: SpanCollector) -> None:
         piece = _FilePiece(stream, part.start, part.end, prefix, suffix)
         try:
             collect_otlp(piece, str(part.path), collector)  # type: ignore[arg-type]
-        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except MALFORMED_JSON as exc:
             raise LaneFailed(f"{part.path}: {exc}") from None
 
 

@@ -18,6 +18,7 @@ import ijson  # type: ignore[import-untyped]
 from bot.discover.span_collector import SpanCollector
 from bot.discover.spans import (
     HEAD_BYTES,
+    JsonSyntaxError,
     Span,
     SpanAttributes,
     SpanKind,
@@ -32,6 +33,7 @@ from bot.spec.errors import Location, SpecError, SpecProblem
 
 __all__ = [
     "IJSON_BACKEND",
+    "MALFORMED_JSON",
     "Span",
     "SpanAttributes",
     "SpanKind",
@@ -49,6 +51,11 @@ TraceFormat = Literal["otlp", "jaeger", "zipkin"]
 IJSON_BACKEND: str = ijson.backend
 
 _LOCATE_LIMIT = 32 * 1024 * 1024  # re-read files up to this size to pin a JSON error's line
+_COUNT_BLOCK = 1 << 20
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+
+# What the readers raise on a file that is not valid JSON (or not UTF-8).
+MALFORMED_JSON = (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError, JsonSyntaxError)
 
 
 def detect_format(path: Path) -> TraceFormat:
@@ -67,7 +74,7 @@ def read_spans(path: Path, fmt: TraceFormat | None = None) -> Iterator[Span]:
     with path.open("rb") as stream:
         try:
             yield from _READERS[kind](stream, str(path))
-        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except MALFORMED_JSON as exc:
             raise _json_error(path, stream.tell(), exc) from None
 
 
@@ -89,7 +96,7 @@ def collect_spans(path: Path, collector: SpanCollector) -> None:
     with path.open("rb") as stream:
         try:
             collect_otlp(stream, str(path), collector)
-        except (ijson.JSONError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except MALFORMED_JSON as exc:
             raise _json_error(path, stream.tell(), exc) from None
 
 
@@ -137,6 +144,17 @@ def _detect(head: bytes, file: str) -> TraceFormat:
 
 def _json_error(path: Path, offset: int, exc: Exception) -> SpecError:
     """A JSON syntax error pinned to line:column when the file is small enough to re-read."""
+    if isinstance(exc, JsonSyntaxError):
+        line, column = _line_and_column(path, exc.offset)
+        return SpecError(
+            [
+                SpecProblem(
+                    Location(str(path), line, column),
+                    "",
+                    f"not valid JSON at byte {exc.offset}: {exc.reason}",
+                )
+            ]
+        )
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if path.stat().st_size <= _LOCATE_LIMIT:
         located = _locate_json_error(path.read_bytes())
@@ -152,6 +170,23 @@ def _json_error(path: Path, offset: int, exc: Exception) -> SpecError:
                 ]
             )
     return trace_problem(str(path), "", f"not valid JSON before byte {offset}: {detail}")
+
+
+def _line_and_column(path: Path, offset: int) -> tuple[int, int]:
+    """Line and column (in characters, from 1) of byte `offset`, counted without holding the
+    file: a trace export may be one line of gigabytes."""
+    line, column = 1, 1
+    with path.open("rb") as stream:
+        left = offset
+        while left > 0 and (block := stream.read(min(_COUNT_BLOCK, left))):
+            left -= len(block)
+            newlines = block.count(b"\n")
+            if newlines:
+                line += newlines
+                block = block[block.rfind(b"\n") + 1 :]
+                column = 1
+            column += len(block.translate(None, _CONTINUATION))  # characters, not bytes
+    return line, column
 
 
 def _locate_json_error(data: bytes) -> tuple[int, int, int, str] | None:
