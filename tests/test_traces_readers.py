@@ -270,6 +270,16 @@ def test_truncated_json_names_the_line_and_column(tmp_path: Path) -> None:
     assert "not valid JSON at byte" in message
 
 
+def test_a_jaeger_error_after_non_ascii_text_counts_bytes_and_characters(tmp_path: Path) -> None:
+    # Re-read path (not OTLP): the column counts characters, the byte counts bytes, past a BOM.
+    head = '\ufeff{"data": [{"traceID": "a", "spans": [\n  {"operationName": "größe", '
+    path = tmp_path / "jaeger.json"
+    path.write_text(head + '"x": ]}]}\n', encoding="utf-8")
+    at = len(head.encode()) + len('"x": ')
+    column = len(head.splitlines()[1]) + len('"x": ') + 1
+    assert read_error(path) == f"{path}:2:{column}: not valid JSON at byte {at}: Expecting value"
+
+
 def test_not_json_at_all(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello, traces\n")

@@ -8,6 +8,7 @@ rules the three share are in `spans`).
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -143,33 +144,24 @@ def _detect(head: bytes, file: str) -> TraceFormat:
 
 
 def _json_error(path: Path, offset: int, exc: Exception) -> SpecError:
-    """A JSON syntax error pinned to line:column when the file is small enough to re-read."""
+    """A JSON syntax error pinned to line:column: exactly where the reader knows the byte, by
+    re-reading files small enough, else the byte the reader had got to."""
     if isinstance(exc, JsonSyntaxError):
         line, column = _line_and_column(path, exc.offset)
-        return SpecError(
-            [
-                SpecProblem(
-                    Location(str(path), line, column),
-                    "",
-                    f"not valid JSON at byte {exc.offset}: {exc.reason}",
-                )
-            ]
-        )
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return _located(path, line, column, exc.offset, exc.reason)
     if path.stat().st_size <= _LOCATE_LIMIT:
         located = _locate_json_error(path.read_bytes())
         if located is not None:
-            line, column, position, message = located
-            return SpecError(
-                [
-                    SpecProblem(
-                        Location(str(path), line, column),
-                        "",
-                        f"not valid JSON at byte {position}: {message}",
-                    )
-                ]
-            )
+            return _located(path, *located)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return trace_problem(str(path), "", f"not valid JSON before byte {offset}: {detail}")
+
+
+def _located(path: Path, line: int, column: int, byte: int, reason: str) -> SpecError:
+    problem = SpecProblem(
+        Location(str(path), line, column), "", f"not valid JSON at byte {byte}: {reason}"
+    )
+    return SpecError([problem])
 
 
 def _line_and_column(path: Path, offset: int) -> tuple[int, int]:
@@ -194,8 +186,10 @@ def _locate_json_error(data: bytes) -> tuple[int, int, int, str] | None:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8-sig")) + 1
         return line, column, exc.start, "not UTF-8 text"
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     decoder = json.JSONDecoder()
     position = 0
     try:
@@ -206,4 +200,4 @@ def _locate_json_error(data: bytes) -> tuple[int, int, int, str] | None:
                 return None
             _, position = decoder.raw_decode(text, position)
     except json.JSONDecodeError as exc:
-        return exc.lineno, exc.colno, exc.pos, exc.msg
+        return exc.lineno, exc.colno, bom + len(text[: exc.pos].encode("utf-8")), exc.msg
