@@ -8,7 +8,8 @@ with a worker and checks that every valid delivery was processed exactly once an
 lost.
 
 Run: python benchmarks/webhook_load.py [--requests 2000] [--concurrency 32]
-(prints the figures; the goal is p99 ack latency <= 50 ms)
+                                      [--connections per-delivery|keep-alive]
+(prints the figures; the goal is p99 ack latency <= 50 ms, a new connection per delivery)
 """
 
 from __future__ import annotations
@@ -354,9 +355,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--connections",
-        choices=("keep-alive", "per-delivery"),
-        default="keep-alive",
-        help="reuse each client connection, or connect anew for every delivery",
+        choices=("per-delivery", "keep-alive"),
+        # GitHub sends each delivery as a request of its own: connecting anew is what the
+        # service sees in production, and what the goal is measured on.
+        default="per-delivery",
+        help="connect anew for every delivery (default), or reuse each client connection",
     )
     parser.add_argument("--seed", type=int, default=20240501)
     args = parser.parse_args()

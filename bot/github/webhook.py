@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
+import orjson
 from flask import Flask, Response, jsonify
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
@@ -47,13 +48,22 @@ def decode_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """The payload object; a GitHub webhook may send JSON or a form with a `payload` field."""
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
-        text = fields.get("payload", [""])[0]
+        payload = _parse_json(fields.get("payload", [""])[0].encode("utf-8"))
     else:
-        text = body.decode("utf-8")
-    payload = json.loads(text)
+        payload = _parse_json(body)
     if not isinstance(payload, dict):
         raise ValueError(f"expected a JSON object, found {type(payload).__name__}")
     return payload
+
+
+def _parse_json(data: bytes) -> Any:
+    # orjson parses a pull_request payload in a fraction of what `json` takes (it was the
+    # largest single cost of an acknowledgement). Where it refuses, `json` decides: it accepts
+    # what orjson does not (NaN, integers beyond 64 bits) and words the error for the 400.
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data.decode("utf-8"))
 
 
 def receive_delivery(
