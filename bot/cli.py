@@ -161,25 +161,20 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
+    from bot.github.appauth import GitHubAppAuth
     from bot.github.settings import load_settings
-    from bot.github.webapp import run_gunicorn
+    from bot.github.webapp import serve_with_worker
 
-    load_settings(os.environ).require_webhook_secret()  # fail at start, not per delivery
-    worker = None
+    # Fail at start with what to set, not per delivery or in the worker's log.
+    settings = load_settings(os.environ)
+    settings.require_webhook_secret()
+    worker_command = None
     if not args.no_worker:
-        # One in-process-group worker so a single machine needs nothing else.
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "bot", "worker", "--cache-dir", args.cache_dir]
-        )
-    try:
-        run_gunicorn(args.bind, args.workers, args.threads)
-    finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
-    return EXIT_OK
+        # One worker beside the service so a single machine needs nothing else.
+        GitHubAppAuth.from_settings(settings)
+        worker_command = [sys.executable, "-m", "bot", "worker", "--cache-dir", args.cache_dir]
+    return serve_with_worker(args.bind, args.workers, args.threads, worker_command)
 
 
 def _cmd_action(args: argparse.Namespace) -> int:

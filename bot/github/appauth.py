@@ -13,7 +13,7 @@ import jwt
 import requests
 
 from bot.github.events import Job
-from bot.github.settings import GITHUB_API_URL, Settings
+from bot.github.settings import GITHUB_API_URL, Settings, SettingsError
 
 # GitHub rejects a JWT whose iat is in the future or whose exp is over 10 minutes ahead;
 # backdating iat absorbs clock drift between this host and GitHub.
@@ -70,8 +70,23 @@ class GitHubAppAuth:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> GitHubAppAuth:
+        """The App's auth from the settings; a key file that cannot sign is refused here, at
+        start, rather than at the first job."""
         app_id, key_file = settings.require_app_identity()
-        return cls(app_id, key_file.read_bytes(), api_url=settings.api_url, **options)
+        try:
+            pem = key_file.read_bytes()
+        except OSError as exc:
+            raise SettingsError(
+                f"EMAC_PRIVATE_KEY_FILE: cannot read {key_file}: {exc.strerror}"
+            ) from None
+        try:
+            jwt.encode({"iss": str(app_id)}, pem, algorithm="RS256")
+        except Exception as exc:  # any reason a key cannot sign (PyJWT's are many and varied)
+            raise SettingsError(
+                f"EMAC_PRIVATE_KEY_FILE: {key_file} is not an unencrypted RSA private key in "
+                f"PEM form (the .pem file GitHub generates for the App): {exc}"
+            ) from None
+        return cls(app_id, pem, api_url=settings.api_url, **options)
 
     def app_jwt(self) -> str:
         """A JWT (RS256) that authenticates as the App itself for the next nine minutes."""

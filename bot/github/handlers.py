@@ -41,10 +41,18 @@ class JobHandlers:
     auth: GitHubAppAuth
     queue: JobQueue
     mirror: GitMirror
-    bot_login: str
+    # None: asked of GitHub by the first job that needs it, so a worker comes up while GitHub
+    # is unreachable and that job retries like any other GitHub failure.
+    bot_login: str | None
     gateway_for: Callable[[int], GitHubGateway]
     # Installation of each repository seen in a job: the git mirror fetches with its token.
     installations: dict[str, int] = field(default_factory=dict)
+
+    def login(self) -> str:
+        """The login the App's comments and commits carry."""
+        if self.bot_login is None:
+            self.bot_login = bot_login_of(self.auth)
+        return self.bot_login
 
     def __call__(self, job: Job) -> None:
         handler = {
@@ -71,7 +79,7 @@ class JobHandlers:
             job.repo,
             job.pr_number,
             job.head_sha,
-            bot_login=self.bot_login,
+            bot_login=self.login(),
             is_current=self.queue.is_current(job),
         )
 
@@ -103,7 +111,7 @@ class JobHandlers:
             job.repo,
             job.pr_number,
             pr.head_sha,
-            bot_login=self.bot_login,
+            bot_login=self.login(),
             accept_pending=word == "accept",
         )
 
@@ -149,5 +157,4 @@ def make_handlers(
         return auth.installation_token(installation) if installation else None
 
     mirror = GitMirror(cache_dir, lambda repo: f"{base}/{repo}.git", token_for)
-    login = bot_login or bot_login_of(auth)
-    return JobHandlers(settings, auth, queue, mirror, login, gateway_for, installations)
+    return JobHandlers(settings, auth, queue, mirror, bot_login, gateway_for, installations)
