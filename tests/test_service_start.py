@@ -71,10 +71,22 @@ def test_an_unreadable_key_file_is_named(tmp_path: Path, command: list[str]) -> 
     )
 
 
+def _encrypted_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
+
+
 @pytest.mark.parametrize(
     "content",
-    [b"not a key\n", throwaway_rsa_key()[1]],
-    ids=["garbage", "the public half"],
+    [b"not a key\n", throwaway_rsa_key()[1], _encrypted_key()],
+    ids=["garbage", "the public half", "encrypted"],
 )
 def test_a_key_file_that_cannot_sign_is_refused_at_start(tmp_path: Path, content: bytes) -> None:
     key = tmp_path / "app.pem"
