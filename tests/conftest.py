@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,13 @@ FIXTURES = ROOT / "fixtures"
 def emac(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the `emac` command line as a user would (a separate process, output captured)."""
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def require_binary(name: str, env_var: str | None = None) -> str:

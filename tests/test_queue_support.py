@@ -18,6 +18,7 @@ import pytest
 from bot.github.events import Job, JobKind
 from bot.github.queue import JobQueue
 from bot.github.worker import Handler, run_worker
+from tests.conftest import free_port
 
 REPO = "octo-org/shop"
 
@@ -143,12 +144,6 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def redis_server_binary() -> str:
     """Path of redis-server; in CI a missing one is a failure, not a skip."""
     path = shutil.which("redis-server")
@@ -164,7 +159,7 @@ def redis_server_binary() -> str:
 def running_redis(directory: Path) -> Iterator[RedisServer]:
     """A private redis-server on a free loopback port, data in `directory`, no persistence."""
     binary = redis_server_binary()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,

@@ -5,22 +5,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bot.github.signature import sign
-from tests.conftest import emac
+from tests.conftest import emac, free_port
 
 SECRET = b"serve-test-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(port: int, path: str) -> int:
@@ -46,7 +39,7 @@ def test_serve_without_a_webhook_secret_says_what_to_set() -> None:
 
 
 def test_serve_answers_health_and_a_signed_ping(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "EMAC_WEBHOOK_SECRET": SECRET.decode(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from bot.github.appauth import GitHubAppAuth
 from bot.github.handlers import make_handlers
 from bot.github.queue_sqlite import SqliteJobQueue
 from bot.github.settings import Settings, SettingsError
+from tests.conftest import free_port
 from tests.test_webhook_support import throwaway_rsa_key
 
 
@@ -128,12 +128,6 @@ def test_a_login_given_is_used_without_asking(tmp_path: Path, app_key: Path) -> 
 # --- `emac serve` stops when its worker is gone -------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _healthy(port: int) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
@@ -156,7 +150,7 @@ def _worker_of(server: subprocess.Popen[bytes]) -> int:
 
 
 def _start_serve(tmp_path: Path, app_key: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, EMAC_APP_ID="7", EMAC_PRIVATE_KEY_FILE=str(app_key))
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
