@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from bot.discover.otlp_stream import find_batch_start, stream_raw_spans
-from bot.discover.spans import JsonSyntaxError, trace_problem
+from bot.discover.spans import JsonSyntaxError, trace_problem, utf8_offset
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # a larger batch is streamed span by span instead
 READ_BLOCK = 256 * 1024
@@ -188,11 +188,10 @@ class _Buffer:
                 # What looked like the next batch may sit inside this one (in a field OTLP
                 # does not define): read on, unless the text is simply not JSON.
                 if end is None or exc.pos < len(text.rstrip()) - 1:
-                    at = exc.pos if text.isascii() else len(text[: exc.pos].encode("utf-8"))
-                    raise JsonSyntaxError(self.base + at, exc.msg) from None
+                    raise JsonSyntaxError(self.base + utf8_offset(text, exc.pos), exc.msg) from None
                 search = end + 1
                 continue
-            self.pos = stop if text.isascii() else len(text[:stop].encode("utf-8"))
+            self.pos = utf8_offset(text, stop)
             return (value,)
 
     def remaining(self) -> bytes:

@@ -190,6 +190,11 @@ def trace_problem(file: str, path: str, message: str) -> SpecError:
     return SpecError([SpecProblem(Location(file), path, message)])
 
 
+def utf8_offset(text: str, index: int) -> int:
+    """The byte offset, in `text` encoded as UTF-8, of the character at `index`."""
+    return index if text.isascii() else len(text[:index].encode("utf-8"))
+
+
 class JsonSyntaxError(ValueError):
     """Malformed JSON where the reader knows the exact byte of the file it stopped at."""
 

@@ -26,6 +26,7 @@ from bot.discover.spans import (
     SpanSource,
     first_keys,
     trace_problem,
+    utf8_offset,
 )
 from bot.discover.traces_jaeger import read_jaeger
 from bot.discover.traces_otlp import collect_otlp, read_otlp
@@ -200,4 +201,4 @@ def _locate_json_error(data: bytes) -> tuple[int, int, int, str] | None:
                 return None
             _, position = decoder.raw_decode(text, position)
     except json.JSONDecodeError as exc:
-        return exc.lineno, exc.colno, bom + len(text[: exc.pos].encode("utf-8")), exc.msg
+        return exc.lineno, exc.colno, bom + utf8_offset(text, exc.pos), exc.msg
